@@ -1,0 +1,278 @@
+"""Integration configuration: what a tenant stores to describe one external system."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MASK = "********"
+"""What every secret reads as. A write that sends it back keeps the stored value."""
+
+
+class StrictModel(BaseModel):
+    """Base for input models: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class IntegrationType(StrEnum):
+    REST_API = "rest_api"
+    GRAPHQL = "graphql"
+    WEBHOOK = "webhook"
+    DATABASE = "database"
+    FILE_SYSTEM = "file_system"
+    MESSAGE_QUEUE = "message_queue"
+    CUSTOM = "custom"
+
+
+class AuthType(StrEnum):
+    NONE = "none"
+    API_KEY = "api_key"
+    BASIC_AUTH = "basic_auth"
+    BEARER_TOKEN = "bearer_token"
+    OAUTH2 = "oauth2"
+    JWT = "jwt"
+    CUSTOM = "custom"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    HEAD = "HEAD"
+    OPTIONS = "OPTIONS"
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether repeating the request is safe by HTTP semantics (RFC 9110 §9.2.2)."""
+        return self not in (HttpMethod.POST, HttpMethod.PATCH)
+
+
+# Credential keys that are configuration rather than secrets; every other key is secret.
+NON_SECRET_CREDENTIALS = frozenset({"username", "client_id", "claims", "algorithm", "ttl_seconds"})
+
+# Credentials each auth type needs before an integration can be saved.
+_REQUIRED_CREDENTIALS: dict[AuthType, tuple[tuple[str, ...], ...]] = {
+    AuthType.API_KEY: (("api_key",),),
+    AuthType.BASIC_AUTH: (("username",), ("password",)),
+    AuthType.BEARER_TOKEN: (("token",),),
+    AuthType.OAUTH2: (("client_id",), ("client_secret",)),
+    AuthType.JWT: (("private_key", "secret"),),
+}
+
+
+class RetryConfig(StrictModel):
+    max_retries: int = Field(default=3, ge=0, le=10)
+    backoff_strategy: Literal["exponential", "linear", "fixed"] = "exponential"
+    initial_delay_ms: int = Field(default=1000, ge=0, le=60_000)
+    max_delay_ms: int = Field(default=60_000, ge=0, le=600_000)
+    retry_on_status: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504])
+    retry_on_errors: list[Literal["timeout", "connection_error"]] = Field(
+        default_factory=lambda: ["timeout", "connection_error"]
+    )
+
+    @field_validator("retry_on_status")
+    @classmethod
+    def _statuses_are_http(cls, value: list[int]) -> list[int]:
+        for status in value:
+            if not 100 <= status <= 599:
+                raise ValueError(f"{status} is not an HTTP status code (100-599)")
+        return value
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> RetryConfig:
+        if self.max_delay_ms < self.initial_delay_ms:
+            raise ValueError("max_delay_ms must be at least initial_delay_ms")
+        return self
+
+
+class RateLimitConfig(StrictModel):
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_hour: int | None = Field(default=None, ge=1)
+    concurrent_requests: int | None = Field(default=None, ge=1)
+    burst_size: int | None = Field(default=None, ge=1)
+
+
+class CacheConfig(StrictModel):
+    enabled: bool = True
+    ttl_seconds: int = Field(default=300, ge=0, le=86400)
+    cache_key_fields: list[str] = Field(default_factory=list)
+    invalidate_on: list[str] = Field(default_factory=list)
+
+
+class TransformRule(StrictModel):
+    field: str = Field(min_length=1, description="Dot path of the value to transform.")
+    transform: str = Field(min_length=1, description="Transform name, e.g. `uppercase`.")
+    params: dict[str, Any] | None = None
+    condition: str | None = Field(
+        default=None, description="JMESPath; the rule applies only where it is truthy."
+    )
+
+
+class RequestMapping(StrictModel):
+    """Targets (path/query/header names or body dot paths) → JMESPath over the input document."""
+
+    path_params: dict[str, str] = Field(default_factory=dict)
+    query_params: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, str] = Field(default_factory=dict)
+    transformations: list[TransformRule] = Field(default_factory=list)
+    required: list[str] = Field(
+        default_factory=list,
+        description="Targets (e.g. `path_params.id`, `body.email`) that must map to a value.",
+    )
+
+
+class ResponseMapping(StrictModel):
+    success_path: str | None = Field(default=None, description="JMESPath to a success flag.")
+    data_path: str | None = Field(default=None, description="JMESPath to the main data.")
+    error_path: str | None = Field(default=None, description="JMESPath to an error message.")
+    field_mappings: dict[str, str] = Field(default_factory=dict)
+    transformations: list[TransformRule] = Field(default_factory=list)
+    default_values: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndpointConfig(StrictModel):
+    name: str = Field(default="", max_length=255, description="Defaults to the map key.")
+    path: str = Field(default="", max_length=2048, description="URL path with `{placeholders}`.")
+    method: HttpMethod = HttpMethod.GET
+    description: str | None = None
+    request_mapping: RequestMapping = Field(default_factory=RequestMapping)
+    response_mapping: ResponseMapping = Field(default_factory=ResponseMapping)
+    validation_schema: dict[str, Any] | None = None
+    cache_config: CacheConfig | None = None
+    mock_response: Any | None = None
+    query: str | None = Field(
+        default=None, description="GraphQL document or SQL with named parameters."
+    )
+    summary_template: str | None = Field(
+        default=None,
+        description="Sandboxed Jinja template for `metadata.summary` (sees `data`, `input`).",
+    )
+    fallback_response: Any | None = Field(
+        default=None, description="Data served while the integration's circuit is open."
+    )
+    retry_non_idempotent: bool = Field(
+        default=False, description="Allow retries of POST/PATCH (the upstream must dedupe)."
+    )
+    timeout_ms: int | None = Field(default=None, ge=100, le=60000)
+
+
+class WebhookConfig(StrictModel):
+    signature_scheme: Literal["hmac_sha256", "stripe", "github", "shopify"]
+    secret: str = Field(min_length=1)
+    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+    event_id_path: str = "id"
+    signature_header: str | None = Field(
+        default=None, description="Header carrying the signature for `hmac_sha256`."
+    )
+
+
+class AuthConfig(StrictModel):
+    type: AuthType = AuthType.NONE
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    api_key_header: str | None = None
+    api_key_param: str | None = None
+    oauth2_flow: Literal["authorization_code", "client_credentials"] | None = None
+    token_url: str | None = None
+    authorization_url: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    custom_handler: str | None = None
+
+    def missing_credentials(self) -> list[str]:
+        """Credential names this auth type needs and does not have (for located errors)."""
+        missing: list[str] = []
+        for alternatives in _REQUIRED_CREDENTIALS.get(self.type, ()):
+            if not any(self.credentials.get(name) not in (None, "") for name in alternatives):
+                missing.append(" or ".join(alternatives))
+        return missing
+
+
+class IntegrationSpec(StrictModel):
+    """What a caller sends to create or replace an integration (tenant comes from the header)."""
+
+    integration_id: str | None = Field(default=None, description="UUID; generated if omitted.")
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+    type: IntegrationType
+    category: str = Field(min_length=1, max_length=64)
+    base_url: str | None = Field(default=None, max_length=2048)
+    auth_config: AuthConfig = Field(default_factory=AuthConfig)
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    retry_config: RetryConfig = Field(default_factory=RetryConfig)
+    rate_limit: RateLimitConfig | None = None
+    ssl_verify: bool = True
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    enabled: bool = True
+    test_endpoint: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    webhook: WebhookConfig | None = None
+
+    @field_validator("integration_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("must be a UUID") from None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IntegrationSpec:
+        for key, endpoint in self.endpoints.items():
+            if not endpoint.name:
+                endpoint.name = key
+            elif endpoint.name != key:
+                raise ValueError(
+                    f"endpoints.{key}.name is {endpoint.name!r} but must equal its key {key!r}"
+                )
+        if self.test_endpoint is not None and self.test_endpoint not in self.endpoints:
+            raise ValueError(f"test_endpoint {self.test_endpoint!r} is not one of the endpoints")
+        return self
+
+
+class IntegrationConfig(IntegrationSpec):
+    """A stored integration as read back: secrets masked, with its version for If-Match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    integration_id: str = Field(default_factory=lambda: str(uuid.uuid4()))  # type: ignore[assignment]
+    tenant_id: str
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ValidationRule(StrictModel):
+    field: str
+    type: Literal["required", "format", "range", "enum", "pattern"]
+    value: Any = None
+    error_message: str
+
+
+class TestCase(StrictModel):
+    __test__ = False  # not a pytest class
+
+    name: str
+    description: str | None = None
+    endpoint: str
+    input_data: dict[str, Any] = Field(default_factory=dict)
+    expected_output: dict[str, Any] = Field(default_factory=dict)
+    timeout_ms: int = Field(default=5000, ge=100, le=60000)
