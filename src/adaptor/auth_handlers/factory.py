@@ -1,0 +1,56 @@
+"""Build the auth handler an integration's `AuthConfig` asks for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adaptor.auth_handlers.base import AuthConfigurationError, BaseAuthHandler, UnsupportedAuthType
+from adaptor.auth_handlers.simple import (
+    APIKeyHandler,
+    BasicAuthHandler,
+    BearerTokenHandler,
+    NoAuthHandler,
+)
+from adaptor.domain import MASK, AuthConfig, AuthType
+
+__all__ = ["create_auth_handler"]
+
+
+def _credential(auth_config: AuthConfig, name: str) -> str:
+    value: Any = auth_config.credentials.get(name)
+    if value is None or value == "":
+        raise AuthConfigurationError(
+            f"auth_config.credentials.{name} is required for {auth_config.type.value} auth"
+        )
+    if value == MASK:
+        raise AuthConfigurationError(
+            f"auth_config.credentials.{name} is the mask {MASK!r}, not the stored secret"
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise AuthConfigurationError(f"auth_config.credentials.{name} must be a string")
+    return str(value)
+
+
+def create_auth_handler(auth_config: AuthConfig) -> BaseAuthHandler:
+    """The handler for `auth_config`, with its (decrypted) credentials.
+
+    Raises `AuthConfigurationError` when a credential is missing, and `UnsupportedAuthType` for
+    auth types without a handler here (oauth2, jwt, custom).
+    """
+    match auth_config.type:
+        case AuthType.NONE:
+            return NoAuthHandler()
+        case AuthType.API_KEY:
+            return APIKeyHandler(
+                _credential(auth_config, "api_key"),
+                header=auth_config.api_key_header,
+                param=auth_config.api_key_param,
+            )
+        case AuthType.BASIC_AUTH:
+            return BasicAuthHandler(
+                _credential(auth_config, "username"), _credential(auth_config, "password")
+            )
+        case AuthType.BEARER_TOKEN:
+            return BearerTokenHandler(_credential(auth_config, "token"))
+        case _:
+            raise UnsupportedAuthType(auth_config.type.value)
