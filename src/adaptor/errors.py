@@ -1,15 +1,15 @@
 """The service's error tree. Services raise these; one handler renders them as problem JSON.
 
-    AdaptorError                 500 unless a subclass says otherwise
-    ├── BadRequest               400
-    ├── Unauthorized             401  missing, unknown or revoked API key
-    ├── Forbidden                403  a tenant key naming another tenant, a non-admin on admin routes
-    ├── NotFound                 404  also another tenant's object
-    ├── Conflict                 409  e.g. executing a disabled integration, duplicate id
-    ├── PreconditionFailed       412  stale If-Match
-    ├── PayloadTooLarge          413
-    ├── ValidationFailed         422  carries every offending field in `errors`
-    └── ServiceUnavailable       503
+AdaptorError                 500 unless a subclass says otherwise
+├── BadRequest               400
+├── Unauthorized             401  missing, unknown or revoked API key
+├── Forbidden                403  a tenant key naming another tenant, a non-admin on admin routes
+├── NotFound                 404  also another tenant's object
+├── Conflict                 409  e.g. executing a disabled integration, duplicate id
+├── PreconditionFailed       412  stale If-Match
+├── PayloadTooLarge          413
+├── ValidationFailed         422  carries every offending field in `errors`
+└── ServiceUnavailable       503
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ class ValidationFailed(AdaptorError):
     title = "Unprocessable Content"
 
     @classmethod
-    def of(cls, problems: Sequence[tuple[Loc, str]], message: str | None = None) -> ValidationFailed:
+    def of(
+        cls, problems: Sequence[tuple[Loc, str]], message: str | None = None
+    ) -> ValidationFailed:
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in problems]
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return cls(message or f"Validation failed: {summary}", errors=errors)

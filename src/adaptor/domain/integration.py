@@ -67,14 +67,18 @@ _REQUIRED_CREDENTIALS: dict[AuthType, tuple[tuple[str, ...], ...]] = {
 }
 
 
+RetryErrorKind = Literal["timeout", "connection_error"]
+_DEFAULT_RETRY_ERRORS: tuple[RetryErrorKind, ...] = ("timeout", "connection_error")
+
+
 class RetryConfig(StrictModel):
     max_retries: int = Field(default=3, ge=0, le=10)
     backoff_strategy: Literal["exponential", "linear", "fixed"] = "exponential"
     initial_delay_ms: int = Field(default=1000, ge=0, le=60_000)
     max_delay_ms: int = Field(default=60_000, ge=0, le=600_000)
     retry_on_status: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504])
-    retry_on_errors: list[Literal["timeout", "connection_error"]] = Field(
-        default_factory=lambda: ["timeout", "connection_error"]
+    retry_on_errors: list[RetryErrorKind] = Field(
+        default_factory=lambda: list(_DEFAULT_RETRY_ERRORS)
     )
 
     @field_validator("retry_on_status")
@@ -253,7 +257,7 @@ class IntegrationConfig(IntegrationSpec):
 
     model_config = ConfigDict(extra="forbid")
 
-    integration_id: str = Field(default_factory=lambda: str(uuid.uuid4()))  # type: ignore[assignment]
+    integration_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     tenant_id: str
     version: int = 1
     created_at: datetime | None = None

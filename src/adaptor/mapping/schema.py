@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Any, Final
 
 import fastjsonschema
-import jsonschema  # type: ignore[import-untyped]  # ships no type information
+import jsonschema  # ships no type information
 import regex
 
 from adaptor.mapping.errors import Loc, MappingConfigError, Problem

@@ -1,0 +1,75 @@
+"""Web-layer dependencies shared by the endpoint modules: services, caller and tenant."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request
+
+from adaptor.errors import Forbidden, ValidationFailed
+from adaptor.keys.schemas import TENANT_PATTERN, Caller
+
+if TYPE_CHECKING:
+    from adaptor.services import Services
+
+_TENANT = re.compile(TENANT_PATTERN)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated["Services", Depends(get_services)]
+
+
+async def authenticate(
+    request: Request,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <api key>`", include_in_schema=False)
+    ] = None,
+) -> Caller:
+    services: Services = request.app.state.services
+    return await services.keys.authenticate(authorization)
+
+
+Principal = Annotated[Caller, Depends(authenticate)]
+
+
+async def require_admin(caller: Principal) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden("This route needs an admin API key")
+    return caller
+
+
+Admin = Annotated[Caller, Depends(require_admin)]
+
+
+async def tenant_scope(
+    caller: Principal,
+    x_tenant_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Tenant-ID",
+            description="Tenant to act for. Optional with a tenant key (defaults to its own "
+            "tenant); required with an admin key.",
+        ),
+    ] = None,
+) -> str:
+    if x_tenant_id is None:
+        if caller.tenant_id is None:
+            raise ValidationFailed.of(
+                [(("header", "X-Tenant-ID"), "is required with an admin key")]
+            )
+        return caller.tenant_id
+    if not _TENANT.match(x_tenant_id):
+        raise ValidationFailed.of(
+            [(("header", "X-Tenant-ID"), "must be 1-255 letters, digits or . _ : -")]
+        )
+    if not caller.is_admin and caller.tenant_id != x_tenant_id:
+        raise Forbidden("This API key may not act for that tenant")
+    return x_tenant_id
+
+
+TenantId = Annotated[str, Depends(tenant_scope)]

@@ -1,0 +1,164 @@
+"""Execution logs written off the request path, in batches, without ever dropping one.
+
+Executions put their log on a bounded in-process queue and go on; a background task drains it in
+batches (COPY on PostgreSQL, one multi-row INSERT on SQLite). When the queue is full, `record`
+waits for room instead of discarding. A failed write is retried with backoff, and `close` drains
+everything that is queued, so a graceful shutdown loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import insert
+
+from adaptor.domain import ExecutionLog
+from adaptor.storage.database import Database
+from adaptor.storage.tables import ExecutionLogRow
+
+log = structlog.get_logger("adaptor.executions.logs")
+
+COLUMNS = (
+    "log_id",
+    "tenant_id",
+    "integration_id",
+    "endpoint_name",
+    "request_id",
+    "timestamp",
+    "duration_ms",
+    "success",
+    "status_code",
+    "error_code",
+    "error_message",
+    "request_size_bytes",
+    "response_size_bytes",
+    "retry_count",
+    "cached",
+)
+
+
+class ExecutionLogWriter:
+    """Owns the queue and the task that drains it."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        capacity: int = 10_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self.database = database
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_backoff_s = max_backoff_s
+        self._queue: asyncio.Queue[ExecutionLog] = asyncio.Queue(maxsize=capacity)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.written = 0
+        self.failed_attempts = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="execution-log-writer")
+
+    async def record(self, entry: ExecutionLog) -> None:
+        """Queue a log; waits only when the queue is full (back-pressure, never loss)."""
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            await self._queue.put(entry)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        """Write everything queued, then stop."""
+        self._closing = True
+        if self._task is None:
+            self.start()
+        await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            if not self._closing and self._queue.qsize() < self.batch_size:
+                await asyncio.sleep(self.flush_interval_s)
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write_until_done(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write_until_done(self, batch: list[ExecutionLog]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._write(batch)
+                self.written += len(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failed_attempts += 1
+                log.warning(
+                    "executions.log_write_failed",
+                    batch=len(batch),
+                    error_type=type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+
+    async def _write(self, batch: list[ExecutionLog]) -> None:
+        rows = [_row(entry) for entry in batch]
+        if self.database.is_sqlite:
+            async with self.database.session() as session:
+                await session.execute(insert(ExecutionLogRow), rows)
+            return
+        records = [tuple(row[column] for column in COLUMNS) for row in rows]
+        async with self.database.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await driver.copy_records_to_table("execution_logs", records=records, columns=COLUMNS)
+
+
+def _row(entry: ExecutionLog) -> dict[str, Any]:
+    timestamp = entry.timestamp if entry.timestamp.tzinfo else entry.timestamp.replace(tzinfo=UTC)
+    return {
+        "log_id": entry.log_id,
+        "tenant_id": entry.tenant_id,
+        "integration_id": entry.integration_id,
+        "endpoint_name": entry.endpoint_name,
+        "request_id": entry.request_id[:64],
+        "timestamp": timestamp,
+        "duration_ms": entry.duration_ms,
+        "success": entry.success,
+        "status_code": entry.status_code,
+        "error_code": entry.error_code,
+        "error_message": (entry.error_message or None) and entry.error_message[:2000],
+        "request_size_bytes": entry.request_size_bytes,
+        "response_size_bytes": entry.response_size_bytes,
+        "retry_count": entry.retry_count,
+        "cached": entry.cached,
+    }
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

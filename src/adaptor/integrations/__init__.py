@@ -1,0 +1,1 @@
+"""Integrations: a tenant's stored configurations of external systems."""

@@ -1,0 +1,57 @@
+"""API key rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptor.storage.tables import ApiKeyRow
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: ApiKeyRow) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def by_hash(self, key_hash: str) -> ApiKeyRow | None:
+        result = await self.session.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        return result.scalar_one_or_none()
+
+    async def get(self, key_id: str) -> ApiKeyRow | None:
+        return await self.session.get(ApiKeyRow, key_id)
+
+    async def any_admin(self) -> bool:
+        result = await self.session.execute(
+            select(ApiKeyRow.key_id)
+            .where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))
+            .limit(1)
+        )
+        return result.first() is not None
+
+    async def page(
+        self, *, tenant_id: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ApiKeyRow]:
+        query = select(ApiKeyRow)
+        if tenant_id is not None:
+            query = query.where(ApiKeyRow.tenant_id == tenant_id)
+        if after is not None:
+            created, key_id = after
+            query = query.where(
+                (ApiKeyRow.created_at > created)
+                | ((ApiKeyRow.created_at == created) & (ApiKeyRow.key_id > key_id))
+            )
+        query = query.order_by(ApiKeyRow.created_at, ApiKeyRow.key_id).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
+    async def revoke(self, key_id: str, when: datetime) -> bool:
+        result = await self.session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+        return bool(getattr(result, "rowcount", 0))

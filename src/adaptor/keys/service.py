@@ -1,0 +1,143 @@
+"""Issuing, checking and revoking caller API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+
+from adaptor.errors import NotFound, Unauthorized
+from adaptor.keys.repository import ApiKeyRepository
+from adaptor.keys.schemas import ApiKeyCreated, ApiKeyInfo, ApiKeyPage, Caller, Role
+from adaptor.pagination import decode_cursor, encode_cursor
+from adaptor.storage.database import Database
+from adaptor.storage.tables import ApiKeyRow
+
+KEY_PREFIX = "adk_"
+
+
+def hash_key(plain: str) -> str:
+    """Keys are 256-bit random tokens, so a plain SHA-256 is a safe, constant-cost digest."""
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def new_plain_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class ApiKeyService:
+    """Owns API keys. Lookups are cached in process briefly; a revoke here clears the entry."""
+
+    CACHE_SECONDS = 2.0
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        if not authorization:
+            raise Unauthorized("Missing Authorization header: expected 'Bearer <api key>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization header must be 'Bearer <api key>'")
+        digest = hash_key(token.strip())
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            caller = hit[1]
+        else:
+            async with self.database.session() as session:
+                row = await ApiKeyRepository(session).by_hash(digest)
+            caller = None
+            if row is not None and row.revoked_at is None:
+                caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self.CACHE_SECONDS, caller)
+        if caller is None:
+            raise Unauthorized("The API key is unknown or revoked")
+        return caller
+
+    async def create(
+        self, *, tenant_id: str | None, name: str, role: Role = "tenant", plain: str | None = None
+    ) -> ApiKeyCreated:
+        plain = plain or new_plain_key()
+        row = ApiKeyRow(
+            key_id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            name=name,
+            role=role,
+            key_hash=hash_key(plain),
+            key_prefix=plain[:10],
+            created_at=datetime.now(UTC),
+            revoked_at=None,
+        )
+        async with self.database.session() as session:
+            await ApiKeyRepository(session).add(row)
+        self._cache.pop(row.key_hash, None)
+        return ApiKeyCreated(
+            key_id=row.key_id,
+            api_key=plain,
+            tenant_id=tenant_id,
+            name=name,
+            role=role,
+            created_at=row.created_at,
+        )
+
+    async def ensure_bootstrap_admin(self, configured: str | None) -> str | None:
+        """Make sure an admin key exists; returns a newly generated plain key to print once."""
+        async with self.database.session() as session:
+            repo = ApiKeyRepository(session)
+            if configured:
+                if await repo.by_hash(hash_key(configured)) is not None:
+                    return None
+            elif await repo.any_admin():
+                return None
+        created = await self.create(
+            tenant_id=None, name="bootstrap", role="admin", plain=configured
+        )
+        return None if configured else created.api_key
+
+    async def page(self, *, tenant_id: str | None, cursor: str | None, limit: int) -> ApiKeyPage:
+        async with self.database.session() as session:
+            rows = await ApiKeyRepository(session).page(
+                tenant_id=tenant_id, after=decode_cursor(cursor), limit=limit + 1
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ApiKeyPage(
+            items=[_info(row) for row in rows],
+            next_cursor=encode_cursor(rows[-1].created_at, rows[-1].key_id) if more else None,
+        )
+
+    async def revoke(self, key_id: str) -> None:
+        async with self.database.session() as session:
+            repo = ApiKeyRepository(session)
+            row = await repo.get(key_id)
+            if row is None:
+                raise NotFound(f"API key {key_id} does not exist")
+            await repo.revoke(key_id, datetime.now(UTC))
+            digest = row.key_hash
+        self._cache.pop(digest, None)
+
+
+def _role(value: str) -> Role:
+    return "admin" if value == "admin" else "tenant"
+
+
+def _info(row: ApiKeyRow) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        key_id=row.key_id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        role=_role(row.role),
+        key_prefix=row.key_prefix,
+        created_at=_utc(row.created_at),
+        revoked_at=_utc(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

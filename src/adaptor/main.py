@@ -1,0 +1,5 @@
+"""ASGI entry point for process managers: `uvicorn adaptor.main:app`."""
+
+from adaptor.app import create_app
+
+app = create_app()

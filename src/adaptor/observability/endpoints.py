@@ -1,0 +1,46 @@
+"""Operational routes: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Response
+
+from adaptor.dependencies import ServicesDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", responses={503: {"description": "A dependency is unreachable."}})
+async def ready(services: ServicesDep) -> Response:
+    """Database and cache reachable: 200, else 503 naming each failing dependency."""
+    checks = {
+        "database": "ok" if await services.database.ping() else "unreachable",
+        "cache": "ok" if await services.kv.ping() else "unreachable",
+    }
+    failing = [name for name, state in checks.items() if state != "ok"]
+    body = {
+        "status": "ok" if not failing else "unavailable",
+        "checks": checks,
+        "backends": {
+            "database": "postgresql" if not services.database.is_sqlite else "sqlite",
+            "cache": "redis" if services.settings.redis_url else "memory",
+        },
+    }
+    if failing:
+        body["detail"] = "unreachable: " + ", ".join(failing)
+    return Response(
+        orjson.dumps(body), status_code=503 if failing else 200, media_type="application/json"
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    services.metrics.log_queue.set(services.execution_logs.pending)
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")

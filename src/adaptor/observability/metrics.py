@@ -1,0 +1,60 @@
+"""Prometheus metrics, in a registry of the app's own (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """The service's key metrics: success rate, latency, errors by integration, cache, breaker."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.executions = Counter(
+            "adaptor_executions_total",
+            "Executions by integration and outcome (`ok` or the error code).",
+            ["integration_id", "outcome"],
+            registry=self.registry,
+        )
+        self.execution_seconds = Histogram(
+            "adaptor_execution_duration_seconds",
+            "Execution time seen by the caller.",
+            ["integration_id"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_retries = Counter(
+            "adaptor_upstream_retries_total",
+            "Upstream retries.",
+            ["integration_id"],
+            registry=self.registry,
+        )
+        self.cache = Counter(
+            "adaptor_cache_lookups_total",
+            "Response cache lookups by result (hit, miss).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.breaker_trips = Counter(
+            "adaptor_circuit_breaker_trips_total",
+            "Times a circuit opened.",
+            ["integration_id"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "adaptor_upstream_auth_failures_total",
+            "Upstream authentication failures.",
+            ["integration_id"],
+            registry=self.registry,
+        )
+        self.log_queue = Gauge(
+            "adaptor_execution_log_queue",
+            "Execution logs waiting to be written.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,88 @@
+"""Every long-lived resource of one process, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from adaptor.config import Settings
+from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.integrations.service import IntegrationService
+from adaptor.keys.service import ApiKeyService
+from adaptor.mapping import MappingEngine
+from adaptor.observability.metrics import Metrics
+from adaptor.security.crypto import EncryptionKeyError, SecretBox, local_key_file
+from adaptor.storage.database import Database
+from adaptor.storage.kv import KeyValueStore
+from adaptor.storage.kv_memory import MemoryStore
+from adaptor.storage.kv_redis import RedisStore
+
+log = structlog.get_logger("adaptor.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    kv: KeyValueStore
+    secret_box: SecretBox
+    mapping: MappingEngine
+    keys: ApiKeyService
+    integrations: IntegrationService
+    metrics: Metrics
+    execution_logs: ExecutionLogWriter
+    generated_admin_key: str | None = None
+
+    async def close(self) -> None:
+        await self.execution_logs.close()
+        await self.kv.close()
+        await self.database.close()
+
+
+def secret_box_for(settings: Settings, *, warn: bool = True) -> SecretBox:
+    if settings.encryption_key:
+        return SecretBox.from_setting(settings.encryption_key)
+    if settings.production:
+        raise EncryptionKeyError("ENCRYPTION_KEY: expects a Fernet key; required in production")
+    key, created = local_key_file(settings.data_dir)
+    if warn:
+        log.warning(
+            "security.local_encryption_key",
+            path=str(settings.data_dir / "encryption.key"),
+            created=created,
+            hint="set ENCRYPTION_KEY for anything but local development",
+        )
+    return SecretBox([key])
+
+
+async def build_services(settings: Settings) -> Services:
+    secret_box = secret_box_for(settings)
+    database = Database(settings.database_url, pool_size=settings.connection_pool_size)
+    kv: KeyValueStore = (
+        RedisStore.from_url(settings.redis_url) if settings.redis_url else MemoryStore()
+    )
+    try:
+        if not settings.production:
+            await database.migrate()
+        mapping = MappingEngine()
+        keys = ApiKeyService(database)
+        integrations = IntegrationService(database, secret_box, mapping)
+        services = Services(
+            settings=settings,
+            database=database,
+            kv=kv,
+            secret_box=secret_box,
+            mapping=mapping,
+            keys=keys,
+            integrations=integrations,
+            metrics=Metrics(),
+            execution_logs=ExecutionLogWriter(database),
+        )
+        services.execution_logs.start()
+        services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)
+        return services
+    except BaseException:
+        await kv.close()
+        await database.close()
+        raise

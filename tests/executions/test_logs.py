@@ -1,0 +1,109 @@
+"""The execution log writer: batches, back-pressure, retries, and nothing lost at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adaptor.domain import ExecutionLog
+from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.executions.repository import ExecutionLogRepository
+from adaptor.storage.database import Database
+from adaptor.storage.tables import ExecutionLogRow
+from tests.conftest import Backend, make_settings
+
+
+@pytest.fixture
+async def database(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
+    db = Database(make_settings(tmp_path, backend).database_url)
+    await db.migrate()
+    yield db
+    await db.close()
+
+
+def entry(tenant: str, integration: str, offset_ms: int = 0, **fields: object) -> ExecutionLog:
+    values: dict[str, object] = {
+        "tenant_id": tenant,
+        "integration_id": integration,
+        "endpoint_name": "list_customers",
+        "request_id": uuid.uuid4().hex,
+        "timestamp": datetime.now(UTC) + timedelta(milliseconds=offset_ms),
+        "duration_ms": 12,
+        "success": True,
+        "status_code": 200,
+        "request_size_bytes": 10,
+        "response_size_bytes": 2048,
+    }
+    values.update(fields)
+    return ExecutionLog.model_validate(values)
+
+
+async def count(database: Database, integration: str) -> int:
+    async with database.session() as session:
+        result = await session.execute(
+            select(func.count())
+            .select_from(ExecutionLogRow)
+            .where(ExecutionLogRow.integration_id == integration)
+        )
+        return int(result.scalar_one())
+
+
+async def test_close_writes_everything_queued(database: Database) -> None:
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, batch_size=50, flush_interval_s=10)
+    writer.start()
+    for i in range(230):
+        await writer.record(entry("t1", integration, i))
+    await writer.close()
+    assert await count(database, integration) == 230
+
+
+async def test_full_queue_makes_record_wait_instead_of_dropping(database: Database) -> None:
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, capacity=5, batch_size=5, flush_interval_s=0)
+    writer.start()
+    await asyncio.gather(*(writer.record(entry("t1", integration, i)) for i in range(40)))
+    await writer.close()
+    assert await count(database, integration) == 40
+
+
+async def test_failed_write_is_retried_not_discarded(database: Database) -> None:
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, batch_size=10, flush_interval_s=0)
+    real_write = writer._write
+    failures = {"left": 2}
+
+    async def flaky(batch: list[ExecutionLog]) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database blip")
+        await real_write(batch)
+
+    writer._write = flaky  # type: ignore[method-assign]
+    writer.start()
+    for i in range(7):
+        await writer.record(entry("t1", integration, i))
+    await writer.close()
+    assert writer.failed_attempts == 2
+    assert await count(database, integration) == 7
+
+
+async def test_logs_read_back_newest_first_for_their_tenant(database: Database) -> None:
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, flush_interval_s=0)
+    writer.start()
+    for i in range(3):
+        await writer.record(entry("t1", integration, i * 10, duration_ms=i))
+    await writer.record(entry("t2", integration, 50))
+    await writer.close()
+    async with database.session() as session:
+        rows = await ExecutionLogRepository(session).newest_first(
+            "t1", integration, before=None, limit=10
+        )
+    assert [row.duration_ms for row in rows] == [2, 1, 0]
