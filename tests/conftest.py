@@ -28,6 +28,8 @@ from adaptor.services import Services
 POSTGRES_URI = os.environ.get("POSTGRES_URI") or "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 ADMIN_KEY = "adk_test_admin_key_0123456789abcdefghijklmnop"
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+"""One key for the whole session: rows of every test share the PostgreSQL database."""
 
 
 def _server_and_db(uri: str) -> tuple[str, str]:
@@ -95,7 +97,7 @@ def make_settings(tmp_path: Path, backend: Backend, **overrides: Any) -> Setting
         "postgres_uri": backend.postgres_uri,
         "redis_url": backend.redis_url,
         "data_dir": tmp_path / "data",
-        "encryption_key": Fernet.generate_key().decode(),
+        "encryption_key": ENCRYPTION_KEY,
         "admin_api_key": ADMIN_KEY,
         "allow_private_networks": True,
         "enable_response_caching": True,

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adaptor import __version__
 from adaptor.config import Settings, load_settings
 from adaptor.errors import AdaptorError
+from adaptor.executions.endpoints import router as executions_router
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
 from adaptor.observability.endpoints import router as ops_router
@@ -226,4 +227,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(keys_router)
     app.include_router(integrations_router)
+    app.include_router(executions_router)
     return app

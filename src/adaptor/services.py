@@ -8,10 +8,17 @@ import structlog
 
 from adaptor.config import Settings
 from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.executions.runtime import RuntimeCache
+from adaptor.executions.service import ExecutionService
 from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
 from adaptor.observability.metrics import Metrics
+from adaptor.protocols.http import AiohttpTransport
+from adaptor.resilience.cache import ResponseCache
+from adaptor.resilience.guard import DestinationGuard
+from adaptor.resilience.ratelimit import RateLimiter
+from adaptor.resilience.retry import RetryManager
 from adaptor.security.crypto import EncryptionKeyError, SecretBox, local_key_file
 from adaptor.storage.database import Database
 from adaptor.storage.kv import KeyValueStore
@@ -32,10 +39,15 @@ class Services:
     integrations: IntegrationService
     metrics: Metrics
     execution_logs: ExecutionLogWriter
+    transport: AiohttpTransport
+    runtimes: RuntimeCache
+    executions: ExecutionService
     generated_admin_key: str | None = None
 
     async def close(self) -> None:
+        await self.runtimes.close()
         await self.execution_logs.close()
+        await self.transport.close()
         await self.kv.close()
         await self.database.close()
 
@@ -68,6 +80,26 @@ async def build_services(settings: Settings) -> Services:
         mapping = MappingEngine()
         keys = ApiKeyService(database)
         integrations = IntegrationService(database, secret_box, mapping)
+        transport = AiohttpTransport(
+            DestinationGuard(allow_private=settings.allow_private_networks),
+            pool_size=settings.connection_pool_size,
+            max_connections=max(
+                settings.connection_pool_size, settings.max_concurrent_integrations
+            ),
+        )
+        runtimes = RuntimeCache(integrations, mapping, transport, RetryManager(), kv)
+        integrations.listeners.append(runtimes.changed)
+        metrics = Metrics()
+        log_writer = ExecutionLogWriter(database)
+        executions = ExecutionService(
+            runtimes,
+            log_writer,
+            metrics,
+            ResponseCache(kv),
+            RateLimiter(kv),
+            max_concurrent=settings.max_concurrent_integrations,
+            caching_enabled=settings.enable_response_caching,
+        )
         services = Services(
             settings=settings,
             database=database,
@@ -76,10 +108,14 @@ async def build_services(settings: Settings) -> Services:
             mapping=mapping,
             keys=keys,
             integrations=integrations,
-            metrics=Metrics(),
-            execution_logs=ExecutionLogWriter(database),
+            metrics=metrics,
+            execution_logs=log_writer,
+            transport=transport,
+            runtimes=runtimes,
+            executions=executions,
         )
-        services.execution_logs.start()
+        log_writer.start()
+        await runtimes.start()
         services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)
         return services
     except BaseException:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -21,6 +20,7 @@ from adaptor.protocols import (
     UpstreamError,
     UpstreamStatusError,
 )
+from adaptor.resilience.retry import RetryManager
 
 from .conftest import MakeIntegration
 from .upstream import ERROR_SHAPES, Upstream
@@ -298,41 +298,39 @@ async def test_echoed_secrets_are_redacted_from_messages(
     assert error.upstream_message == "bad token ********"
 
 
-class OneRetry:
-    """A retry runner that repeats once after an upstream 5xx, recording what it was given."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    async def run(
-        self,
-        attempt_fn: Callable[[], Awaitable[T]],
-        *,
-        retry_config: RetryConfig,
-        method: str,
-        deadline: float,
-    ) -> T:
-        self.calls.append({"retry_config": retry_config, "method": method, "deadline": deadline})
-        try:
-            return await attempt_fn()
-        except UpstreamStatusError as exc:
-            if exc.status_code is not None and exc.status_code >= 500:
-                return await attempt_fn()
-            raise
+async def _no_sleep(_seconds: float) -> None:
+    return None
 
 
-async def test_retry_manager_runs_the_attempts(
+def fast_retries() -> RetryManager:
+    return RetryManager(sleep=_no_sleep)
+
+
+async def test_retry_manager_runs_the_attempts_and_counts_retries(
     upstream: Upstream, make_integration: MakeIntegration
 ) -> None:
-    runner = OneRetry()
-    retry = RetryConfig(max_retries=1)
-    with pytest.raises(UpstreamStatusError):
-        await make_integration(retry_manager=runner).execute(
-            "/status/503", "POST", {"body": {"a": 1}}, retry_config=retry
+    retry = RetryConfig(max_retries=2, initial_delay_ms=1, max_delay_ms=1)
+    with pytest.raises(UpstreamStatusError) as caught:
+        await make_integration(retry_manager=fast_retries()).execute(
+            "/status/503", "GET", retry_config=retry
         )
-    assert len(upstream.received) == 2
-    assert runner.calls[0]["retry_config"] is retry
-    assert runner.calls[0]["method"] == "POST"
+    assert len(upstream.received) == 3
+    assert caught.value.retries == 2
+
+
+async def test_post_is_not_retried_unless_allowed(
+    upstream: Upstream, make_integration: MakeIntegration
+) -> None:
+    retry = RetryConfig(max_retries=1, initial_delay_ms=1, max_delay_ms=1)
+    integration = make_integration(retry_manager=fast_retries())
+    with pytest.raises(UpstreamStatusError):
+        await integration.execute("/status/503", "POST", {"body": {"a": 1}}, retry_config=retry)
+    assert len(upstream.received) == 1
+    with pytest.raises(UpstreamStatusError):
+        await integration.execute(
+            "/status/503", "POST", {"body": {"a": 1}}, retry_config=retry, allow_non_idempotent=True
+        )
+    assert len(upstream.received) == 3
 
 
 async def test_without_a_retry_manager_one_attempt(
@@ -346,7 +344,11 @@ async def test_without_a_retry_manager_one_attempt(
 async def test_every_attempt_gets_fresh_auth(
     upstream: Upstream, make_integration: MakeIntegration
 ) -> None:
-    integration = make_integration(APIKeyHandler("k-123", param="key"), retry_manager=OneRetry())
+    integration = make_integration(
+        APIKeyHandler("k-123", param="key"), retry_manager=fast_retries()
+    )
     with pytest.raises(UpstreamError):
-        await integration.execute("/status/500", "GET")
+        await integration.execute(
+            "/status/500", "GET", retry_config=RetryConfig(max_retries=1, initial_delay_ms=1)
+        )
     assert [r.query for r in upstream.received] == [[("key", "k-123")], [("key", "k-123")]]

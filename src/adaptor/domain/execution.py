@@ -29,8 +29,14 @@ class ExecutionOptions(StrictModel):
     timeout_override_ms: int | None = Field(default=None, ge=100, le=60000)
     skip_cache: bool = False
     debug_mode: bool = False
-    mock_response: Any | None = None
+    mock_response: Any | None = Field(
+        default=None, description="Skip the upstream call and map this body instead."
+    )
     retry_override: RetryConfig | None = None
+    include_raw_response: bool = Field(
+        default=False,
+        description="Return the upstream's parsed body in `raw_response` (always with debug).",
+    )
 
 
 class ExecutionRequest(StrictModel):
@@ -71,6 +77,7 @@ class IntegrationResponse(BaseModel):
     execution_time_ms: int = 0
     request_size_bytes: int = 0
     response_size_bytes: int = 0
+    retries: int = 0
 
 
 class ExecutionLog(BaseModel):

@@ -103,6 +103,14 @@ class RateLimitConfig(StrictModel):
     burst_size: int | None = Field(default=None, ge=1)
 
 
+class CircuitBreakerConfig(StrictModel):
+    """When an integration's circuit opens and how it recovers (shared by every replica)."""
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    recovery_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    half_open_max_probes: int = Field(default=1, ge=1, le=100)
+
+
 class CacheConfig(StrictModel):
     enabled: bool = True
     ttl_seconds: int = Field(default=300, ge=0, le=86400)
@@ -212,6 +220,7 @@ class IntegrationSpec(StrictModel):
     timeout_ms: int = Field(default=5000, ge=100, le=60000)
     retry_config: RetryConfig = Field(default_factory=RetryConfig)
     rate_limit: RateLimitConfig | None = None
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     ssl_verify: bool = True
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     enabled: bool = True

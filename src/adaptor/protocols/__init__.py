@@ -1,6 +1,6 @@
 """Protocol adapters and the HTTP transport they share; no web framework, storage or settings."""
 
-from adaptor.protocols.base import BaseIntegration, RetryRunner
+from adaptor.protocols.base import BaseIntegration
 from adaptor.protocols.errors import (
     BlockedDestination,
     InvalidResponse,
@@ -49,7 +49,6 @@ __all__ = [
     "RawResponse",
     "RequestBuildError",
     "ResponseTooLarge",
-    "RetryRunner",
     "TooManyRedirects",
     "TransportError",
     "UpstreamAuthError",

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from adaptor.domain import IntegrationResponse, IntegrationSpec, RetryConfig
 
-__all__ = ["BaseIntegration", "RetryRunner"]
-
-T = TypeVar("T")
-
-
-class RetryRunner(Protocol):
-    """Runs one attempt function until it succeeds or retrying stops making sense.
-
-    `attempt_fn` raises `UpstreamError`s that the runner classifies; `method` tells whether a
-    repeat is safe; `deadline` is a `time.monotonic()` value no attempt or back-off may cross.
-    """
-
-    async def run(
-        self,
-        attempt_fn: Callable[[], Awaitable[T]],
-        *,
-        retry_config: RetryConfig,
-        method: str,
-        deadline: float,
-    ) -> T:
-        """Return the first successful attempt's result or raise the last failure."""
-        ...
+__all__ = ["BaseIntegration"]
 
 
 class BaseIntegration(ABC):

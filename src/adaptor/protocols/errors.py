@@ -89,6 +89,8 @@ class UpstreamError(Exception):
         self.message = message
         self.status_code = status_code
         self.retry_after = retry_after
+        self.retries = 0
+        """Retries made before this failure was final (set by the adapter)."""
 
     def __str__(self) -> str:
         return self.message

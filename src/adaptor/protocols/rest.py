@@ -26,7 +26,7 @@ from yarl import URL
 
 from adaptor import __version__
 from adaptor.domain import HttpMethod, IntegrationResponse, IntegrationSpec, RetryConfig
-from adaptor.protocols.base import BaseIntegration, RetryRunner
+from adaptor.protocols.base import BaseIntegration
 from adaptor.protocols.errors import (
     MalformedResponse,
     RateLimitedError,
@@ -38,6 +38,7 @@ from adaptor.protocols.errors import (
     safe_url,
 )
 from adaptor.protocols.http import REDACTED, HttpTransport, PreparedRequest, RawResponse
+from adaptor.resilience.retry import RetryManager
 
 if TYPE_CHECKING:
     from adaptor.auth_handlers.base import BaseAuthHandler
@@ -601,7 +602,7 @@ class RESTIntegration(BaseIntegration):
 
     Wired with the integration's configuration (`base_url`, `headers`, `timeout_ms`,
     `retry_config`, `ssl_verify`), its auth handler, the shared `HttpTransport`, and optionally
-    a `RetryRunner`; without one each call makes a single attempt.
+    a `RetryManager`; without one each call makes a single attempt.
 
     Outcomes: a 2xx answer is returned as `IntegrationResponse(success=True, ...)`; everything
     else is raised as an `UpstreamError`, so that retry and the circuit breaker classify
@@ -618,7 +619,7 @@ class RESTIntegration(BaseIntegration):
         config: IntegrationSpec,
         auth_handler: BaseAuthHandler,
         transport: HttpTransport,
-        retry_manager: RetryRunner | None = None,
+        retry_manager: RetryManager | None = None,
         *,
         user_agent: str = DEFAULT_USER_AGENT,
         max_retry_after_s: float = 120.0,
@@ -698,13 +699,16 @@ class RESTIntegration(BaseIntegration):
         retry_config: RetryConfig | None = None,
         *,
         deadline: float | None = None,
+        allow_non_idempotent: bool = False,
     ) -> IntegrationResponse:
         """Call `endpoint` and return the parsed 2xx answer; raise `UpstreamError` otherwise.
 
         `timeout_ms` (the integration's when None) bounds each attempt. `deadline`, a
         `time.monotonic()` value, bounds the whole call with retries and the auth retry; when
         None it is `timeout_ms` from now, because a person is waiting for the answer. Pass a
-        later deadline to leave room for retries after a timeout.
+        later deadline to leave room for retries after a timeout. POST and PATCH are retried
+        only with `allow_non_idempotent`. The number of retries made is in the response's
+        `retries`, or in the raised error's `retries`.
         """
         started = time.perf_counter()
         attempt_timeout_s = (timeout_ms or self.config.timeout_ms) / 1000
@@ -712,13 +716,23 @@ class RESTIntegration(BaseIntegration):
             deadline = time.monotonic() + attempt_timeout_s
         retry = retry_config or self.config.retry_config
         request = self.build_request(endpoint, method, request_data)
+        retries = [0]
 
         try:
-            raw = await self._send(request, retry, attempt_timeout_s, deadline)
-        except UpstreamAuthError:
-            if not await self.auth_handler.refresh():
-                raise
-            raw = await self._send(request, retry, attempt_timeout_s, deadline)
+            try:
+                raw = await self._send(
+                    request, retry, attempt_timeout_s, deadline, allow_non_idempotent, retries
+                )
+            except UpstreamAuthError:
+                if not await self.auth_handler.refresh():
+                    raise
+                retries[0] += 1
+                raw = await self._send(
+                    request, retry, attempt_timeout_s, deadline, allow_non_idempotent, retries
+                )
+        except UpstreamError as exc:
+            exc.retries = retries[0]
+            raise
 
         data = self._parse_success(raw)
         return IntegrationResponse(
@@ -729,10 +743,17 @@ class RESTIntegration(BaseIntegration):
             execution_time_ms=round((time.perf_counter() - started) * 1000),
             request_size_bytes=len(request.body or b""),
             response_size_bytes=len(raw.body),
+            retries=retries[0],
         )
 
     async def _send(
-        self, request: PreparedRequest, retry: RetryConfig, timeout_s: float, deadline: float
+        self,
+        request: PreparedRequest,
+        retry: RetryConfig,
+        timeout_s: float,
+        deadline: float,
+        allow_non_idempotent: bool,
+        retries: list[int],
     ) -> RawResponse:
         attempts = 0
 
@@ -754,9 +775,15 @@ class RESTIntegration(BaseIntegration):
         try:
             if self.retry_manager is None:
                 return await attempt()
-            return await self.retry_manager.run(
-                attempt, retry_config=retry, method=request.method, deadline=deadline
+            result = await self.retry_manager.run(
+                attempt,
+                retry_config=retry,
+                method=request.method,
+                allow_non_idempotent=allow_non_idempotent,
+                deadline=deadline,
             )
+            retries[0] += result.retries
+            return result.unwrap()
         except UpstreamError as exc:
             self._redact_error(exc)
             raise

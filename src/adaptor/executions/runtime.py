@@ -1,0 +1,228 @@
+"""Ready-to-run integrations: configuration, compiled mappings and adapter, cached in process.
+
+Loading an integration decrypts its secrets, compiles every JMESPath expression, JSON Schema
+and summary template, and builds its adapter; that happens once, not per call. The cache is
+dropped entry by entry when an integration changes: directly in the process that changed it,
+and through a change notice on the shared store in every other replica. A periodic version
+check catches a notice that was missed (a Redis reconnect), so no replica keeps running a
+deleted or disabled integration for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import structlog
+
+from adaptor.auth_handlers import BaseAuthHandler, create_auth_handler
+from adaptor.auth_handlers.base import AuthConfigurationError
+from adaptor.domain import EndpointConfig, IntegrationConfig
+from adaptor.integrations.service import IntegrationService
+from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
+from adaptor.protocols.http import HttpTransport
+from adaptor.protocols.rest import RESTIntegration
+from adaptor.resilience.breaker import CircuitBreaker
+from adaptor.resilience.retry import RetryManager
+from adaptor.storage.kv import KeyValueStore
+
+log = structlog.get_logger("adaptor.executions.runtime")
+
+CHANGES_CHANNEL = "integration-changes"
+
+
+@dataclass(slots=True)
+class EndpointRuntime:
+    config: EndpointConfig
+    compiled: CompiledEndpoint
+    invalidates: tuple[str, ...] = ()
+    """Endpoints whose cached responses a success of this one drops (their `invalidate_on`)."""
+
+
+@dataclass(slots=True)
+class IntegrationRuntime:
+    config: IntegrationConfig
+    endpoints: dict[str, EndpointRuntime]
+    adapter: RESTIntegration | None
+    adapter_error: AuthConfigurationError | None
+    breaker: CircuitBreaker
+    secrets: list[str]
+    loaded_at: float = field(default_factory=time.monotonic)
+    upstream_limited: bool = False
+    """The upstream has reported an exhausted quota: check its pause before calling."""
+
+    @property
+    def integration_id(self) -> str:
+        return self.config.integration_id
+
+
+class RuntimeCache:
+    """`(tenant, integration) → IntegrationRuntime`, kept fresh across replicas."""
+
+    def __init__(
+        self,
+        integrations: IntegrationService,
+        mapping: MappingEngine,
+        transport: HttpTransport,
+        retry_manager: RetryManager,
+        store: KeyValueStore,
+        *,
+        revalidate_after_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.integrations = integrations
+        self.mapping = mapping
+        self.transport = transport
+        self.retry_manager = retry_manager
+        self.store = store
+        self.revalidate_after_s = revalidate_after_s
+        self._clock = clock
+        self._entries: dict[tuple[str, str], IntegrationRuntime] = {}
+        self._loading: dict[tuple[str, str], asyncio.Task[IntegrationRuntime]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._epoch = 0  # bumped on every drop, so a load that raced a change is not kept
+        self._subscribed = asyncio.Event()
+
+    async def get(self, tenant_id: str, integration_id: str) -> IntegrationRuntime:
+        """The runtime for one of the tenant's integrations (NotFound if it has none)."""
+        key = (tenant_id, integration_id)
+        entry = self._entries.get(key)
+        if entry is not None:
+            if self._clock() - entry.loaded_at < self.revalidate_after_s:
+                return entry
+            if await self._still_current(entry):
+                entry.loaded_at = self._clock()
+                return entry
+            self._entries.pop(key, None)
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.create_task(self._load(tenant_id, integration_id))
+            self._loading[key] = task
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _still_current(self, entry: IntegrationRuntime) -> bool:
+        try:
+            current = await self.integrations.get(entry.config.tenant_id, entry.integration_id)
+        except Exception:
+            return False
+        return current.version == entry.config.version
+
+    async def _load(self, tenant_id: str, integration_id: str) -> IntegrationRuntime:
+        epoch = self._epoch
+        loaded = await self.integrations.load(tenant_id, integration_id)
+        runtime = self.build(loaded.config, loaded.secrets)
+        if epoch == self._epoch:
+            self._entries[(tenant_id, integration_id)] = runtime
+        return runtime
+
+    def build(self, config: IntegrationConfig, secrets: list[str]) -> IntegrationRuntime:
+        """Compile everything one integration needs to execute (no I/O)."""
+        endpoints: dict[str, EndpointRuntime] = {}
+        for name, endpoint in config.endpoints.items():
+            try:
+                compiled = self.mapping.compile_endpoint(endpoint)
+            except MappingConfigError as exc:  # saved before a stricter check existed
+                log.warning(
+                    "executions.endpoint_unusable",
+                    integration_id=config.integration_id,
+                    endpoint=name,
+                    problems=len(exc.problems),
+                )
+                continue
+            endpoints[name] = EndpointRuntime(endpoint, compiled)
+        for name, runtime in endpoints.items():
+            runtime.invalidates = tuple(
+                other
+                for other, candidate in endpoints.items()
+                if candidate.config.cache_config is not None
+                and name in candidate.config.cache_config.invalidate_on
+            )
+        adapter: RESTIntegration | None = None
+        adapter_error: AuthConfigurationError | None = None
+        try:
+            handler: BaseAuthHandler = create_auth_handler(config.auth_config)
+            adapter = RESTIntegration(config, handler, self.transport, self.retry_manager)
+        except AuthConfigurationError as exc:
+            adapter_error = exc
+        breaker_config = config.circuit_breaker
+        breaker = CircuitBreaker(
+            self.store,
+            config.integration_id,
+            failure_threshold=breaker_config.failure_threshold,
+            recovery_timeout_s=breaker_config.recovery_timeout_s,
+            half_open_max_probes=breaker_config.half_open_max_probes,
+        )
+        return IntegrationRuntime(
+            config=config,
+            endpoints=endpoints,
+            adapter=adapter,
+            adapter_error=adapter_error,
+            breaker=breaker,
+            secrets=secrets,
+            loaded_at=self._clock(),
+        )
+
+    # change notices ---------------------------------------------------------------------------
+
+    def forget(self, tenant_id: str, integration_id: str) -> None:
+        self._epoch += 1
+        self._entries.pop((tenant_id, integration_id), None)
+
+    def forget_all(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+
+    async def changed(self, tenant_id: str, integration_id: str) -> None:
+        """An integration changed here: drop it locally and tell every other replica."""
+        self.forget(tenant_id, integration_id)
+        try:
+            await self.store.publish(
+                CHANGES_CHANNEL, orjson.dumps({"t": tenant_id, "i": integration_id})
+            )
+        except Exception as exc:
+            log.warning("executions.change_notice_failed", error_type=type(exc).__name__)
+
+    async def start(self) -> None:
+        """Listen for other replicas' change notices (returns once subscribed)."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="integration-changes")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with self.store.subscribe(CHANGES_CHANNEL) as notices:
+                    self._subscribed.set()
+                    # Anything published while we were not listening may have been missed.
+                    self.forget_all()
+                    delay = 0.1
+                    async for raw in notices:
+                        self._on_notice(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("executions.change_listener_failed", error_type=type(exc).__name__)
+                self.forget_all()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _on_notice(self, raw: bytes) -> None:
+        try:
+            notice = orjson.loads(raw)
+            self.forget(str(notice["t"]), str(notice["i"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.forget_all()

@@ -1,0 +1,541 @@
+"""`ExecutionService`: run one endpoint of one integration for a conversation.
+
+The pipeline, top to bottom in `execute_integration`:
+
+    load ─► validate ─► map request ─► cache? ─► limit ─► breaker ─► retry(auth ─► call)
+         ─► parse ─► map response ─► summary ─► cache fill ─► record (log, metrics)
+
+Failures before the call (unknown integration or endpoint, disabled integration, invalid
+input, a required mapping with no value) raise `AdaptorError`s: 404, 409, 422. Everything after
+that is an `ExecutionResult` with `success` and, on failure, an `error.code` from `ErrorCode`;
+nothing on this path becomes a 500. Resilience wraps only the call, so a mapping error is never
+retried and never trips the breaker. No database transaction is open during the call, and the
+log is queued, not written, on the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+
+from adaptor.domain import (
+    ErrorCode,
+    ErrorDetail,
+    ExecutionLog,
+    ExecutionOptions,
+    ExecutionResult,
+    RateLimitConfig,
+)
+from adaptor.errors import Conflict, NotFound, ValidationFailed
+from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
+from adaptor.executions.trace import Trace
+from adaptor.mapping import MappedResponse, MappingError
+from adaptor.observability.metrics import Metrics
+from adaptor.protocols.errors import UpstreamError
+from adaptor.resilience.breaker import CircuitOpenError, CircuitState, Permit
+from adaptor.resilience.cache import ResponseCache
+from adaptor.resilience.policy import BreakerVerdict, classify_outcome
+from adaptor.resilience.ratelimit import Lease, RateLimiter, RateLimitExceeded
+from adaptor.resilience.ratelimit import parse_rate_limit_headers as rate_limit_headers
+
+log = structlog.get_logger("adaptor.executions")
+
+MAX_BUDGET_MS = 60_000
+"""The longest any execution may take, retries included: a person is waiting."""
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """What the upstream call stage hands to the response stage."""
+
+    body: Any
+    status_code: int | None
+    request_size: int
+    response_size: int
+    retries: int
+
+
+class ExecutionFailure(Exception):
+    """A failure after validation; becomes `ExecutionResult.error`."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        retries: int = 0,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.retries = retries
+        self.details = details
+
+    def detail(self) -> ErrorDetail:
+        return ErrorDetail(
+            code=self.code,
+            message=self.message,
+            details=self.details,
+            retry_after=math.ceil(self.retry_after) if self.retry_after is not None else None,
+        )
+
+
+class ExecutionService:
+    """Executes integrations: the specification's `ExecutionService`."""
+
+    def __init__(
+        self,
+        runtimes: RuntimeCache,
+        log_writer: ExecutionLogWriter,
+        metrics: Metrics,
+        cache: ResponseCache,
+        limiter: RateLimiter,
+        *,
+        max_concurrent: int = 50,
+        caching_enabled: bool = True,
+    ) -> None:
+        self.runtimes = runtimes
+        self.log_writer = log_writer
+        self.metrics = metrics
+        self.cache = cache
+        self.limiter = limiter
+        self.caching_enabled = caching_enabled
+        self._upstream_slots = asyncio.Semaphore(max_concurrent)
+
+    async def execute_integration(
+        self,
+        tenant_id: str,
+        integration_id: str,
+        endpoint_name: str,
+        input_data: dict[str, Any],
+        options: ExecutionOptions | None = None,
+        *,
+        context: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> ExecutionResult:
+        """Run `endpoint_name` of the tenant's integration with `input_data`.
+
+        Raises NotFound (unknown integration/endpoint or another tenant's), Conflict (disabled)
+        and ValidationFailed (input schema, required mappings); returns an `ExecutionResult`
+        for everything that happens after validation.
+        """
+        result, secrets = await self._execute(
+            tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
+        )
+        body = _serialise(result)
+        scrubbed = scrub_secrets(body, secrets)
+        return result if scrubbed is body else ExecutionResult.model_validate_json(scrubbed)
+
+    async def execute_serialised(
+        self,
+        tenant_id: str,
+        integration_id: str,
+        endpoint_name: str,
+        input_data: dict[str, Any],
+        options: ExecutionOptions | None = None,
+        *,
+        context: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> bytes:
+        """`execute_integration` as the JSON the HTTP route sends (the hot path)."""
+        result, secrets = await self._execute(
+            tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
+        )
+        return scrub_secrets(_serialise(result), secrets)
+
+    async def _execute(
+        self,
+        tenant_id: str,
+        integration_id: str,
+        endpoint_name: str,
+        input_data: dict[str, Any],
+        options: ExecutionOptions | None,
+        context: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> tuple[ExecutionResult, list[str]]:
+        started = time.perf_counter()
+        options = options or ExecutionOptions()
+        request_id = request_id or uuid.uuid4().hex
+
+        # 1-3. configuration (cached in process), tenant, endpoint
+        runtime = await self.runtimes.get(tenant_id, integration_id)
+        if not runtime.config.enabled:
+            raise Conflict(f"Integration {integration_id} is disabled")
+        endpoint = runtime.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise NotFound(f"Integration {integration_id} has no endpoint {endpoint_name!r}")
+        trace = Trace(runtime.secrets) if options.debug_mode else None
+
+        # 4-5. input document, validation, request mapping
+        document = input_document(input_data, context)
+        stage = time.perf_counter()
+        problems = endpoint.compiled.validate_input(document)
+        if problems:
+            raise ValidationFailed.of(
+                [(("body", "input_data", *loc), msg) for loc, msg in problems]
+            )
+        try:
+            mapped = endpoint.compiled.map_request(document)
+        except MappingError as exc:
+            raise ValidationFailed.of(
+                [(("body", "input_data", *loc), msg) for loc, msg in exc.problems],
+                message="The input does not provide what the request mapping requires: "
+                + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+            ) from None
+        request_data = {
+            "path_params": mapped.path_params,
+            "query_params": mapped.query_params,
+            "headers": mapped.headers,
+            "body": mapped.body or None,
+        }
+        if trace is not None:
+            trace.add("map_request", stage, document, request_data)
+
+        # 6-9. the call (through the cache when enabled), response mapping, summary
+        mocked = "mock_response" in options.model_fields_set
+        cache_config = endpoint.config.cache_config
+        use_cache = (
+            self.caching_enabled
+            and cache_config is not None
+            and cache_config.enabled
+            and cache_config.ttl_seconds > 0
+            and not mocked
+        )
+        cache_key = (
+            ResponseCache.key(
+                tenant_id,
+                integration_id,
+                endpoint_name,
+                endpoint.compiled.cache_key_values(document),
+            )
+            if use_cache
+            else None
+        )
+
+        show_raw = options.include_raw_response or options.debug_mode
+
+        async def produce() -> dict[str, Any]:
+            try:
+                value = await self._produce(
+                    runtime, endpoint, request_data, document, options, trace
+                )
+            except ExecutionFailure as exc:
+                return _failed(exc)
+            except (CircuitOpenError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a defect must not become a 500 for the conversation
+                log.error(
+                    "executions.unexpected_error",
+                    integration_id=integration_id,
+                    endpoint=endpoint_name,
+                    error_type=type(exc).__name__,
+                )
+                return _failed(
+                    ExecutionFailure(ErrorCode.UPSTREAM_ERROR, "The execution failed unexpectedly")
+                )
+            if cache_key is not None and not show_raw:
+                value.pop("raw", None)
+            return value
+
+        cached = False
+        try:
+            if cache_key is not None and cache_config is not None:
+                if options.skip_cache:
+                    produced = await produce()
+                    if produced["success"]:
+                        await self.cache.set(cache_key, produced, cache_config.ttl_seconds)
+                else:
+                    lookup = await self.cache.get_or_compute(
+                        cache_key,
+                        cache_config.ttl_seconds,
+                        produce,
+                        should_cache=lambda value: bool(value.get("success")),
+                    )
+                    produced, cached = lookup.value, lookup.cached
+                self.metrics.cache.labels("hit" if cached else "miss").inc()
+            else:
+                produced = await produce()
+        except CircuitOpenError as exc:
+            produced = await self._circuit_open(exc, endpoint, cache_key)
+            cached = bool(produced.pop("_cached", False))
+
+        # 10-12. invalidations, log, metrics, result
+        if produced["success"] and endpoint.invalidates and not cached:
+            for other in endpoint.invalidates:
+                await self.cache.invalidate(tenant_id, integration_id, other)
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        error = ErrorDetail.model_validate(produced["error"]) if produced.get("error") else None
+        await self.log_writer.record(
+            ExecutionLog(
+                tenant_id=tenant_id,
+                integration_id=integration_id,
+                endpoint_name=endpoint_name,
+                request_id=request_id,
+                timestamp=datetime.now(UTC),
+                duration_ms=elapsed_ms,
+                success=produced["success"],
+                status_code=produced.get("status_code"),
+                error_code=error.code.value if error else None,
+                error_message=error.message if error else None,
+                request_size_bytes=produced.get("request_size", 0),
+                response_size_bytes=produced.get("response_size", 0),
+                retry_count=produced.get("retries", 0),
+                cached=cached,
+            )
+        )
+        self.metrics.executions.labels(integration_id, error.code.value if error else "ok").inc()
+        self.metrics.execution_seconds.labels(integration_id).observe(elapsed_ms / 1000)
+        if produced.get("retries"):
+            self.metrics.upstream_retries.labels(integration_id).inc(produced["retries"])
+
+        metadata: dict[str, Any] = {
+            "status_code": produced.get("status_code"),
+            "integration_id": integration_id,
+            "endpoint": endpoint_name,
+        }
+        if "summary" in produced:
+            metadata["summary"] = produced["summary"]
+        if produced.get("warnings"):
+            metadata["warnings"] = produced["warnings"]
+        if produced.get("fallback"):
+            metadata["fallback"] = True
+        if mocked:
+            metadata["mocked"] = True
+        if trace is not None:
+            metadata["trace"] = trace.stages
+        result = ExecutionResult(
+            request_id=request_id,
+            success=produced["success"],
+            data=produced.get("data"),
+            raw_response=produced.get("raw") if show_raw else None,
+            error=error,
+            execution_time_ms=elapsed_ms,
+            cached=cached,
+            retries=produced.get("retries", 0),
+            metadata=metadata,
+        )
+        return result, runtime.secrets
+
+    # stages -------------------------------------------------------------------------------
+
+    async def _produce(
+        self,
+        runtime: IntegrationRuntime,
+        endpoint: EndpointRuntime,
+        request_data: dict[str, Any],
+        document: dict[str, Any],
+        options: ExecutionOptions,
+        trace: Trace | None,
+    ) -> dict[str, Any]:
+        """Call (or mock) and map: the part of an execution a cache hit replaces."""
+        if "mock_response" in options.model_fields_set:
+            outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
+        else:
+            stage = time.perf_counter()
+            outcome = await self._call(runtime, endpoint, request_data, options)
+            if trace is not None:
+                trace.add(
+                    "call",
+                    stage,
+                    {"method": str(endpoint.config.method), "path": endpoint.config.path},
+                    {"status_code": outcome.status_code, "retries": outcome.retries},
+                )
+        stage = time.perf_counter()
+        try:
+            response: MappedResponse = endpoint.compiled.map_response(outcome.body)
+        except MappingError as exc:
+            raise ExecutionFailure(
+                ErrorCode.MAPPING_ERROR,
+                "The response could not be mapped: "
+                + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+                status_code=outcome.status_code,
+                retries=outcome.retries,
+            ) from None
+        if trace is not None:
+            trace.add("map_response", stage, outcome.body, response.data)
+        produced: dict[str, Any] = {
+            "success": response.success,
+            "data": response.data,
+            "raw": outcome.body,
+            "status_code": outcome.status_code,
+            "request_size": outcome.request_size,
+            "response_size": outcome.response_size,
+            "retries": outcome.retries,
+        }
+        if response.warnings:
+            produced["warnings"] = [
+                {"loc": list(loc), "msg": msg} for loc, msg in response.warnings
+            ]
+        if not response.success:
+            produced["error"] = {
+                "code": ErrorCode.UPSTREAM_ERROR.value,
+                "message": response.error_message or "The upstream reported a failure",
+            }
+            return produced
+        stage = time.perf_counter()
+        produced["summary"] = endpoint.compiled.render_summary(response.data, document)
+        if trace is not None:
+            trace.add("summary", stage, None, produced["summary"])
+        return produced
+
+    async def _call(
+        self,
+        runtime: IntegrationRuntime,
+        endpoint: EndpointRuntime,
+        request_data: dict[str, Any],
+        options: ExecutionOptions,
+    ) -> CallOutcome:
+        """limit ─► breaker ─► retry(auth ─► call): the only stage that leaves the process."""
+        if runtime.adapter is None:
+            assert runtime.adapter_error is not None
+            raise ExecutionFailure(ErrorCode.AUTH_FAILED, runtime.adapter_error.message)
+        config = runtime.config
+        retry_config = options.retry_override or config.retry_config
+        attempt_ms = endpoint.config.timeout_ms or config.timeout_ms
+        if options.timeout_override_ms is not None:
+            budget_ms = options.timeout_override_ms
+            attempt_ms = min(attempt_ms, budget_ms)
+        else:
+            budget_ms = min(MAX_BUDGET_MS, attempt_ms * (retry_config.max_retries + 1))
+        deadline = time.monotonic() + budget_ms / 1000
+        limit_key = runtime.integration_id
+
+        lease: Lease | None = None
+        if config.rate_limit is not None or runtime.upstream_limited:
+            try:
+                lease = await self.limiter.acquire(
+                    limit_key, config.rate_limit or RateLimitConfig(), deadline
+                )
+            except RateLimitExceeded as exc:
+                raise ExecutionFailure(
+                    ErrorCode.RATE_LIMITED, str(exc), retry_after=exc.retry_after_s
+                ) from None
+        try:
+            permit: Permit = await runtime.breaker.allow()
+            try:
+                async with self._upstream_slots:
+                    response = await runtime.adapter.execute(
+                        endpoint.config.path,
+                        str(endpoint.config.method),
+                        request_data,
+                        timeout_ms=attempt_ms,
+                        retry_config=retry_config,
+                        deadline=deadline,
+                        allow_non_idempotent=endpoint.config.retry_non_idempotent,
+                    )
+            except UpstreamError as exc:
+                verdict = classify_outcome(exc, retry_config).breaker
+                await self._record_breaker(runtime, verdict, permit)
+                if exc.code is ErrorCode.AUTH_FAILED:
+                    self.metrics.auth_failures.labels(runtime.integration_id).inc()
+                raise ExecutionFailure(
+                    exc.code,
+                    exc.message,
+                    status_code=exc.status_code,
+                    retry_after=exc.retry_after,
+                    retries=exc.retries,
+                ) from None
+            except BaseException:
+                await runtime.breaker.release(permit)
+                raise
+            await self._record_breaker(runtime, BreakerVerdict.SUCCESS, permit)
+        finally:
+            if lease is not None:
+                await lease.release()
+        await self._note_upstream_limits(runtime, response.headers)
+        return CallOutcome(
+            response.data,
+            response.status_code,
+            response.request_size_bytes,
+            response.response_size_bytes,
+            response.retries,
+        )
+
+    async def _record_breaker(
+        self, runtime: IntegrationRuntime, verdict: BreakerVerdict, permit: Permit
+    ) -> None:
+        before = await runtime.breaker.state() if verdict is BreakerVerdict.FAILURE else None
+        await runtime.breaker.record(verdict, permit)
+        opened = CircuitState.OPEN
+        if before is not None and before != opened and await runtime.breaker.state() == opened:
+            self.metrics.breaker_trips.labels(runtime.integration_id).inc()
+            log.warning("executions.circuit_opened", integration_id=runtime.integration_id)
+
+    async def _note_upstream_limits(
+        self, runtime: IntegrationRuntime, headers: dict[str, str]
+    ) -> None:
+        remaining, reset_s = rate_limit_headers(headers)
+        if remaining is not None and remaining <= 0 and reset_s:
+            runtime.upstream_limited = True
+            await self.limiter.note_upstream(runtime.integration_id, remaining, reset_s)
+
+    async def _circuit_open(
+        self, exc: CircuitOpenError, endpoint: EndpointRuntime, cache_key: str | None
+    ) -> dict[str, Any]:
+        """The spec's fallback: a cached response, else the configured one, else the error."""
+        if cache_key is not None:
+            hit = await self.cache.get(cache_key)
+            if hit is not None and isinstance(hit.value, dict):
+                return {**hit.value, "_cached": True, "fallback": True}
+        if endpoint.config.fallback_response is not None:
+            return {
+                "success": True,
+                "data": endpoint.config.fallback_response,
+                "fallback": True,
+                "summary": "Served the configured fallback while the upstream recovers.",
+            }
+        return _failed(
+            ExecutionFailure(
+                ErrorCode.CIRCUIT_OPEN,
+                "The upstream is failing; calls are paused until it recovers",
+                retry_after=exc.retry_after_s,
+            )
+        )
+
+
+def scrub_secrets(body: bytes, secrets: list[str]) -> bytes:
+    """The body with any stored secret masked, should an upstream have echoed one back.
+
+    A substring search per secret costs microseconds; the body is copied only on a match.
+    """
+    for secret in secrets:
+        encoded = secret.encode()
+        if len(encoded) >= 4 and encoded in body:
+            body = body.replace(encoded, b"********")
+    return body
+
+
+def _serialise(result: ExecutionResult) -> bytes:
+    return orjson.dumps(result.model_dump(mode="json"))
+
+
+def input_document(input_data: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
+    """What mappings read: `input_data` with `context` merged in under `context`."""
+    if not context:
+        return input_data
+    own = input_data.get("context")
+    merged = {**own, **context} if isinstance(own, dict) else context
+    return {**input_data, "context": merged}
+
+
+def _failed(exc: ExecutionFailure) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": exc.detail().model_dump(mode="json", exclude_none=True),
+        "status_code": exc.status_code,
+        "retries": exc.retries,
+    }
