@@ -560,3 +560,30 @@ async def test_test_cases_report_differences(
     assert first["differences"] == []
     assert second["passed"] is False
     assert second["differences"] == [{"path": "data[1].id", "expected": "cus_3", "actual": "cus_2"}]
+
+
+async def test_missing_required_input_is_located_at_the_input_field(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    integration_id = await create(app_client, tenant, integration(upstream))
+    response = await execute(
+        app_client, tenant, integration_id, "create_customer", {"user_data": {"name": "x"}}
+    )
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["loc"] == ["body", "input_data", "user_data", "email"]
+    assert "request body.email" in error["msg"]
+
+
+async def test_log_timestamps_are_utc(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS))
+    integration_id = await create(app_client, tenant, integration(upstream))
+    await execute(app_client, tenant, integration_id, "list_customers")
+    items = (
+        await app_client.get(
+            f"/api/v2/integrations/{integration_id}/executions", headers=tenant.headers
+        )
+    ).json()["items"]
+    assert items[0]["timestamp"].endswith(("Z", "+00:00"))

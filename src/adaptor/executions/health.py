@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from adaptor.domain import IntegrationHealth
 from adaptor.storage.tables import ExecutionLogRow
@@ -34,8 +33,8 @@ def compute_health(
             break
         consecutive += 1
     error_rate = failures / total
-    last_success = next((_utc(r.timestamp) for r in newest_first if r.success), None)
-    last_error = next((_utc(r.timestamp) for r in newest_first if not r.success), None)
+    last_success = next((r.timestamp for r in newest_first if r.success), None)
+    last_error = next((r.timestamp for r in newest_first if not r.success), None)
     if error_rate >= 0.5 or consecutive >= 5:
         status = "unhealthy"
     elif error_rate >= 0.1 or consecutive >= 3:
@@ -53,7 +52,3 @@ def compute_health(
         consecutive_failures=consecutive,
         sample_size=total,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

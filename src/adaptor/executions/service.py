@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import orjson
 import structlog
 
 from adaptor.domain import (
+    EndpointConfig,
     ErrorCode,
     ErrorDetail,
     ExecutionLog,
@@ -192,9 +194,12 @@ class ExecutionService:
             mapped = endpoint.compiled.map_request(document)
         except MappingError as exc:
             raise ValidationFailed.of(
-                [(("body", "input_data", *loc), msg) for loc, msg in exc.problems],
+                [
+                    (input_location(endpoint.config, loc), f"{msg} (request {_dotted(loc)})")
+                    for loc, msg in exc.problems
+                ],
                 message="The input does not provide what the request mapping requires: "
-                + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+                + "; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in exc.problems),
             ) from None
         request_data = {
             "path_params": mapped.path_params,
@@ -505,6 +510,29 @@ class ExecutionService:
                 retry_after=exc.retry_after_s,
             )
         )
+
+
+_SIMPLE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def input_location(endpoint: EndpointConfig, target: tuple[str | int, ...]) -> list[str | int]:
+    """Where in the request body a request-mapping problem points: the input field the target
+    reads when its expression is a plain dot path, else `input_data` itself."""
+    location: list[str | int] = ["body", "input_data"]
+    if len(target) < 2:
+        return location
+    section, rest = str(target[0]), target[1:]
+    sources = getattr(endpoint.request_mapping, section, None)
+    if isinstance(sources, dict):
+        key = _dotted(rest) if section == "body" else str(rest[0])
+        expression = sources.get(key)
+        if isinstance(expression, str) and _SIMPLE_PATH.fullmatch(expression):
+            return [*location, *expression.split(".")]
+    return location
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    return ".".join(map(str, loc))
 
 
 def scrub_secrets(body: bytes, secrets: list[str]) -> bytes:

@@ -201,7 +201,7 @@ class IntegrationService:
                 "integration_id": integration_id,
                 "tenant_id": tenant_id,
                 "version": values["version"],
-                "created_at": _utc(created_at),
+                "created_at": created_at,
                 "updated_at": now,
             }
         )
@@ -269,14 +269,10 @@ def _config(row: IntegrationRow, document: dict[str, Any] | None = None) -> Inte
             "integration_id": row.integration_id,
             "tenant_id": row.tenant_id,
             "version": row.version,
-            "created_at": _utc(row.created_at),
-            "updated_at": _utc(row.updated_at),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
         }
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _not_found(integration_id: str) -> NotFound:

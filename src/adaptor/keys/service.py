@@ -134,10 +134,6 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
         name=row.name,
         role=_role(row.role),
         key_prefix=row.key_prefix,
-        created_at=_utc(row.created_at),
-        revoked_at=_utc(row.revoked_at) if row.revoked_at else None,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at if row.revoked_at else None,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
