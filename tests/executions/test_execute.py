@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -587,3 +588,44 @@ async def test_log_timestamps_are_utc(
         )
     ).json()["items"]
     assert items[0]["timestamp"].endswith(("Z", "+00:00"))
+
+
+async def test_a_graceful_shutdown_loses_no_log(
+    tmp_path: Any, backend: Any, upstream: Upstream
+) -> None:
+    from asgi_lifespan import LifespanManager
+    from sqlalchemy import func, select
+
+    from adaptor.app import create_app
+    from adaptor.storage.database import Database
+    from adaptor.storage.tables import ExecutionLogRow
+    from tests.conftest import make_settings, new_tenant
+
+    upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS))
+    settings = make_settings(tmp_path, backend)
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://adaptor.test"
+        ) as client,
+    ):
+        tenant = await new_tenant(client)
+        integration_id = await create(client, tenant, integration(upstream))
+        writer = app.state.services.execution_logs
+        writer.flush_interval_s = 60  # nothing is written until shutdown
+        for _ in range(25):
+            await execute(client, tenant, integration_id, "list_customers")
+        await asyncio.sleep(0)
+        assert writer.written == 0
+    database = Database(settings.database_url)
+    try:
+        async with database.session() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(ExecutionLogRow)
+                .where(ExecutionLogRow.integration_id == integration_id)
+            )
+    finally:
+        await database.close()
+    assert count == 25

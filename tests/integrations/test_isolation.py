@@ -14,6 +14,15 @@ ROUTES = [
     ("PUT", "/api/v2/integrations/{id}", rest_integration()),
     ("PATCH", "/api/v2/integrations/{id}", {"name": "taken over"}),
     ("DELETE", "/api/v2/integrations/{id}", None),
+    (
+        "POST",
+        "/api/v2/execute/{id}/get_customer",
+        {"input_data": {"variables": {"customer_id": 1}}},
+    ),
+    ("GET", "/api/v2/integrations/{id}/executions", None),
+    ("GET", "/api/v2/integrations/{id}/health", None),
+    ("POST", "/api/v2/integrations/{id}/test", None),
+    ("POST", "/api/v2/integrations/{id}/test-cases", []),
 ]
 
 

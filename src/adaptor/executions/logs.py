@@ -60,6 +60,7 @@ class ExecutionLogWriter:
         self._queue: asyncio.Queue[ExecutionLog] = asyncio.Queue(maxsize=capacity)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._wake = asyncio.Event()
         self.written = 0
         self.failed_attempts = 0
 
@@ -85,6 +86,7 @@ class ExecutionLogWriter:
     async def close(self) -> None:
         """Write everything queued, then stop."""
         self._closing = True
+        self._wake.set()
         if self._task is None:
             self.start()
         await self._queue.join()
@@ -99,7 +101,9 @@ class ExecutionLogWriter:
             first = await self._queue.get()
             batch = [first]
             if not self._closing and self._queue.qsize() < self.batch_size:
-                await asyncio.sleep(self.flush_interval_s)
+                # Gather a batch, but stop waiting at once when shutdown begins.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._write_until_done(batch)
