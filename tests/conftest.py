@@ -7,6 +7,7 @@ gets a database of its own on the PostgreSQL server, dropped at the end.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohappyeyeballs
 import asyncpg
 import httpx
 import pytest
@@ -35,6 +37,23 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 def _server_and_db(uri: str) -> tuple[str, str]:
     base, _, db = uri.rpartition("/")
     return base, db
+
+
+@pytest.fixture(autouse=True)
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every address the client tried to connect to; anything but loopback fails the test."""
+    attempted: list[str] = []
+    original = aiohappyeyeballs.start_connection
+
+    async def loopback_only(addr_infos: Any, *args: Any, **kwargs: Any) -> Any:
+        for info in addr_infos:
+            host = info[4][0]
+            attempted.append(host)
+            assert ipaddress.ip_address(host).is_loopback, f"tried to connect to {host}"
+        return await original(addr_infos, *args, **kwargs)
+
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", loopback_only)
+    return attempted
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-import aiohappyeyeballs
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -61,23 +59,6 @@ class NoDNS(MapResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         raise AssertionError(f"unexpected DNS lookup of {host}")
-
-
-@pytest.fixture(autouse=True)
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every address the client tried to connect to; anything but loopback fails the test."""
-    attempted: list[str] = []
-    original = aiohappyeyeballs.start_connection
-
-    async def loopback_only(addr_infos: Any, *args: Any, **kwargs: Any) -> Any:
-        for info in addr_infos:
-            host = info[4][0]
-            attempted.append(host)
-            assert ipaddress.ip_address(host).is_loopback, f"tried to connect to {host}"
-        return await original(addr_infos, *args, **kwargs)
-
-    monkeypatch.setattr(aiohappyeyeballs, "start_connection", loopback_only)
-    return attempted
 
 
 TARGET_HITS = web.AppKey("target_hits", list[str])
