@@ -157,3 +157,12 @@ def test_log_redaction_masks_sensitive_keys_and_tokens() -> None:
     assert "zzz" not in text
     assert "adk_0123456789abcdef" not in text
     assert redacted["headers"]["X-Ok"] == "1"
+
+
+async def test_openapi_describes_errors_as_problem_json(app_client: httpx.AsyncClient) -> None:
+    spec = (await app_client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operation = spec["paths"]["/api/v2/integrations"]["post"]
+    schema = operation["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/Problem"}
+    assert "4XX" in operation["responses"]

@@ -186,6 +186,67 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "Internal Server Error", "An unexpected error occurred")
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details. `errors` locates each field at fault.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Unprocessable Content"},
+        "status": {"type": "integer", "example": 422},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The generated document with every error response described as problem JSON."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Problem"] = PROBLEM_SCHEMA
+        ref = {"$ref": "#/components/schemas/Problem"}
+        content = {PROBLEM: {"schema": ref}}
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, response in list(responses.items()):
+                    if status.startswith(("4", "5")):
+                        response["content"] = content
+                if path.startswith("/api/v2/"):
+                    responses.setdefault(
+                        "4XX", {"description": "Problem details (RFC 9457)", "content": content}
+                    )
+        app.openapi_schema = document
+        return document
+
+    return build
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Resources are created in the lifespan, never at import time."""
     settings = settings or load_settings()
@@ -224,6 +285,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
     install_error_handlers(app)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(ops_router)
     app.include_router(keys_router)
     app.include_router(integrations_router)
