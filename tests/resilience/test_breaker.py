@@ -62,6 +62,37 @@ async def test_a_healthy_breaker_stores_nothing(
     assert await stores[0].get("cb:integration-1") is None
 
 
+class CountingStore(MemoryStore):
+    """Counts the round trips a breaker makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return await super().get(key)
+
+
+async def test_a_healthy_call_costs_one_read(clock: Clock) -> None:
+    store = CountingStore()
+    cb = breaker(store, clock)
+    permit = await cb.allow()
+    await cb.record_success(permit)
+    await cb.release(await cb.allow())
+    assert permit.healthy
+    assert store.reads == 2  # one per allow(), nothing for the outcome
+
+
+async def test_record_says_when_it_opened_the_circuit(
+    stores: tuple[KeyValueStore, ...], clock: Clock
+) -> None:
+    cb = breaker(stores[0], clock, threshold=2)
+    assert await cb.record_failure(await cb.allow()) is False
+    assert await cb.record_failure(await cb.allow()) is True
+    assert await cb.record_failure() is False  # already open
+
+
 async def test_closed_opens_after_threshold_consecutive_failures(
     stores: tuple[KeyValueStore, ...], clock: Clock
 ) -> None:

@@ -13,8 +13,9 @@ State lives in the shared key-value store under `cb:<key>`, so every replica see
 when one replica's failures open it, all of them stop calling. Each transition is a
 compare-and-set of the whole state, retried on contention, so two replicas cannot both take
 the last probe place or both apply the same transition. A healthy breaker (closed, no
-failures) is no key at all; the hot path is one read in `allow()` and, unless failures were
-pending, one read in `record_success()`.
+failures) is no key at all; the hot path is one read in `allow()`, and nothing more when the
+call succeeds: a permit taken from that healthy state records its success without touching the
+store (there is no streak for it to end).
 
 Every state change starts a new epoch, and a `Permit` remembers its epoch: a call let through
 before the circuit opened that finishes late does not count against the next epoch (a slow
@@ -73,6 +74,8 @@ class Permit:
 
     epoch: str
     probe_id: str | None = None
+    healthy: bool = False
+    """Taken from a closed circuit with no failures: a success has nothing to record."""
 
     @property
     def probe(self) -> bool:
@@ -176,20 +179,26 @@ class CircuitBreaker:
         streak of failures."""
         await self.record(BreakerVerdict.SUCCESS, permit)
 
-    async def record_failure(self, permit: Permit | None = None) -> None:
-        """The call failed in a way that counts against the upstream (see the policy table)."""
-        await self.record(BreakerVerdict.FAILURE, permit)
+    async def record_failure(self, permit: Permit | None = None) -> bool:
+        """The call failed in a way that counts against the upstream (see the policy table).
+        True when this failure opened the circuit."""
+        return await self.record(BreakerVerdict.FAILURE, permit)
 
     async def release(self, permit: Permit) -> None:
         """The call ended without saying anything about the upstream: free its probe place."""
-        await self.record(BreakerVerdict.IGNORE, permit)
+        if not permit.healthy:
+            await self.record(BreakerVerdict.IGNORE, permit)
 
-    async def record(self, verdict: BreakerVerdict, permit: Permit | None = None) -> None:
-        """Record the policy table's verdict on a call's outcome.
+    async def record(self, verdict: BreakerVerdict, permit: Permit | None = None) -> bool:
+        """Record the policy table's verdict on a call's outcome; True when it opened the
+        circuit.
 
-        Without a permit the verdict applies to whatever epoch is current.
+        Without a permit the verdict applies to whatever epoch is current. A success or an
+        ignored outcome under a `healthy` permit costs no store round trip.
         """
-        await self._transact(lambda state, now: self._record(state, now, verdict, permit))
+        if permit is not None and permit.healthy and verdict is not BreakerVerdict.FAILURE:
+            return False
+        return await self._transact(lambda state, now: self._record(state, now, verdict, permit))
 
     async def state(self) -> CircuitState:
         """The current state; an open circuit whose recovery timeout has passed reads as
@@ -216,7 +225,7 @@ class CircuitBreaker:
 
     def _allow(self, current: _State, now: float) -> tuple[_State, Permit]:
         if current.state is CircuitState.CLOSED:
-            return current, Permit(current.epoch)
+            return current, Permit(current.epoch, healthy=current == _State())
         if current.state is CircuitState.OPEN:
             remaining = current.opened_at + self.recovery_timeout_s - now
             if remaining > 0:
@@ -235,34 +244,35 @@ class CircuitBreaker:
 
     def _record(
         self, current: _State, now: float, verdict: BreakerVerdict, permit: Permit | None
-    ) -> tuple[_State, None]:
+    ) -> tuple[_State, bool]:
+        """The state after `verdict`, and whether this verdict opened the circuit."""
         if permit is not None and permit.epoch != current.epoch:
-            return current, None  # a late result from an earlier epoch
+            return current, False  # a late result from an earlier epoch
         if current.state is CircuitState.OPEN:
             if now < current.opened_at + self.recovery_timeout_s or (
                 verdict is BreakerVerdict.IGNORE
             ):
-                return current, None
+                return current, False
             # Recovery time has passed but no probe was taken yet: this result is the probe.
             current = replace(current, state=CircuitState.HALF_OPEN)
         if current.state is CircuitState.HALF_OPEN:
             if verdict is BreakerVerdict.SUCCESS:
-                return _State(CircuitState.CLOSED, epoch=_new_epoch()), None
+                return _State(CircuitState.CLOSED, epoch=_new_epoch()), False
             if verdict is BreakerVerdict.FAILURE:
-                return self._opened(current.failures, now), None
+                return self._opened(current.failures, now), True
             if permit is not None and permit.probe_id in current.probes:
                 probes = {p: t for p, t in current.probes.items() if p != permit.probe_id}
-                return replace(current, probes=probes), None
-            return current, None
+                return replace(current, probes=probes), False
+            return current, False
         # CLOSED
         if verdict is BreakerVerdict.SUCCESS and current.failures:
-            return replace(current, failures=0), None
+            return replace(current, failures=0), False
         if verdict is BreakerVerdict.FAILURE:
             failures = current.failures + 1
             if failures >= self.failure_threshold:
-                return self._opened(failures, now), None
-            return replace(current, failures=failures), None
-        return current, None
+                return self._opened(failures, now), True
+            return replace(current, failures=failures), False
+        return current, False
 
     @staticmethod
     def _opened(failures: int, now: float) -> _State:
