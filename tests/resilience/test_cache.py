@@ -126,6 +126,27 @@ async def test_invalidate_an_endpoint_or_a_whole_integration(
     assert await cache.get(other_tenant) is not None
 
 
+async def test_a_stale_copy_outlives_the_entry_until_invalidated(
+    stores: tuple[KeyValueStore, ...],
+) -> None:
+    cache = ResponseCache(stores[0], stale_s=30)
+    await cache.set(KEY, {"n": 1}, ttl_s=0.05)
+    await asyncio.sleep(0.1)
+    assert await cache.get(KEY) is None
+    stale = await cache.get_stale(KEY)
+    assert stale is not None
+    assert stale.value == {"n": 1}
+    await cache.invalidate("tenant-1", "integration-1", "get_user")
+    assert await cache.get_stale(KEY) is None
+
+
+async def test_no_stale_copy_is_kept_by_default(stores: tuple[KeyValueStore, ...]) -> None:
+    cache = ResponseCache(stores[0])
+    await cache.set(KEY, {"n": 1}, ttl_s=5)
+    assert await cache.get_stale(KEY) is None
+    assert await stores[0].get(KEY + ResponseCache.STALE_SUFFIX) is None
+
+
 # -- single-flight --------------------------------------------------------------------------
 
 

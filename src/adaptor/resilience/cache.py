@@ -12,6 +12,11 @@ formatting never split one entry into two.
   value, and when the lock goes away without a value (holder died, or its call failed) one of
   them takes over. Nobody waits longer than `wait_s`: after that a waiter computes itself.
 
+With `stale_s`, every entry also leaves a copy under `<key>:stale` that outlives it by `stale_s`
+seconds. Lookups never see it; `get_stale` does, so a caller can serve the last good answer
+while the upstream is unavailable (the execution pipeline does while a circuit is open).
+Invalidation drops both, since they share the prefix.
+
 A cache must never fail an execution: when the store errors, the cache logs it and behaves as
 a miss (and the value is computed without single-flight across processes).
 """
@@ -72,13 +77,17 @@ class ResponseCache:
     """Serialized (orjson) results with a TTL on a `KeyValueStore`, filled single-flight.
 
     `lock_ttl_s` bounds how long a dead filler blocks others; `wait_s` bounds how long a caller
-    waits for another's fill before computing itself.
+    waits for another's fill before computing itself; `stale_s` is how long a stale copy
+    outlives each entry (0 keeps none).
     """
+
+    STALE_SUFFIX = ":stale"
 
     def __init__(
         self,
         store: KeyValueStore,
         *,
+        stale_s: float = 0.0,
         lock_ttl_s: float = 30.0,
         wait_s: float = 10.0,
         poll_interval_s: float = 0.02,
@@ -86,6 +95,7 @@ class ResponseCache:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._stale_s = stale_s
         self._lock_ttl_s = lock_ttl_s
         self._wait_s = wait_s
         self._poll_interval_s = poll_interval_s
@@ -125,6 +135,14 @@ class ResponseCache:
     async def get(self, key: str) -> CacheHit | None:
         """The cached value at `key`, or None on a miss (or when the store fails)."""
         raw = await self._get_raw(key)
+        return None if raw is None else CacheHit(orjson.loads(raw))
+
+    async def get_stale(self, key: str) -> CacheHit | None:
+        """The last value cached at `key`, even if it has expired, for as long as its stale
+        copy lives (None without `stale_s`, or when the store fails)."""
+        if self._stale_s <= 0:
+            return None
+        raw = await self._get_raw(key + self.STALE_SUFFIX)
         return None if raw is None else CacheHit(orjson.loads(raw))
 
     async def set(self, key: str, value: Any, ttl_s: float) -> None:
@@ -247,5 +265,7 @@ class ResponseCache:
     async def _set_raw(self, key: str, raw: bytes, ttl_s: float) -> None:
         try:
             await self._store.set(key, raw, ttl_s)
+            if self._stale_s > 0:
+                await self._store.set(key + self.STALE_SUFFIX, raw, ttl_s + self._stale_s)
         except StoreError as exc:
             log.warning("cache.store_error", error=str(exc))
