@@ -27,6 +27,10 @@ from adaptor.storage.kv_redis import RedisStore
 
 log = structlog.get_logger("adaptor.services")
 
+STALE_RESPONSE_S = 600.0
+"""How long a cached response stays available, after it expires, for serving while the
+integration's circuit is open."""
+
 
 @dataclass
 class Services:
@@ -87,19 +91,26 @@ async def build_services(settings: Settings) -> Services:
                 settings.connection_pool_size, settings.max_concurrent_integrations
             ),
         )
-        runtimes = RuntimeCache(integrations, mapping, transport, RetryManager(), kv)
-        integrations.listeners.append(runtimes.changed)
+        runtimes = RuntimeCache(integrations, mapping, transport, kv)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
+        cache = ResponseCache(kv, stale_s=STALE_RESPONSE_S)
         executions = ExecutionService(
             runtimes,
             log_writer,
             metrics,
-            ResponseCache(kv),
+            cache,
             RateLimiter(kv),
+            retries=RetryManager(),
             max_concurrent=settings.max_concurrent_integrations,
             caching_enabled=settings.enable_response_caching,
         )
+
+        async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:
+            # Produced under the old configuration (mappings, base URL, credentials).
+            await cache.invalidate(tenant_id, integration_id)
+
+        integrations.listeners += [runtimes.changed, drop_cached_responses]
         services = Services(
             settings=settings,
             database=database,

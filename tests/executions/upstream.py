@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,11 +16,14 @@ from aiohttp import web
 
 @dataclass
 class Seen:
+    """One request as received; `at` is when (time.monotonic())."""
+
     method: str
     path: str
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -43,6 +47,9 @@ class Upstream:
         self._replies: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         self._functions: dict[tuple[str, str], Responder] = {}
         self.url = ""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the upstream was answering at once."""
 
     def reply(self, method: str, path: str, *replies: Reply) -> None:
         self._replies[(method, path)] = deque(replies)
@@ -62,6 +69,14 @@ class Upstream:
             await request.read(),
         )
         self.seen.append(seen)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, seen)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, seen: Seen) -> web.StreamResponse:
         key = (request.method, request.path)
         if key in self._functions:
             reply = self._functions[key](seen)

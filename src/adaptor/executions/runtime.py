@@ -27,7 +27,6 @@ from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
 from adaptor.protocols.http import HttpTransport
 from adaptor.protocols.rest import RESTIntegration
 from adaptor.resilience.breaker import CircuitBreaker
-from adaptor.resilience.retry import RetryManager
 from adaptor.storage.kv import KeyValueStore
 
 log = structlog.get_logger("adaptor.executions.runtime")
@@ -68,7 +67,6 @@ class RuntimeCache:
         integrations: IntegrationService,
         mapping: MappingEngine,
         transport: HttpTransport,
-        retry_manager: RetryManager,
         store: KeyValueStore,
         *,
         revalidate_after_s: float = 30.0,
@@ -77,7 +75,6 @@ class RuntimeCache:
         self.integrations = integrations
         self.mapping = mapping
         self.transport = transport
-        self.retry_manager = retry_manager
         self.store = store
         self.revalidate_after_s = revalidate_after_s
         self._clock = clock
@@ -102,8 +99,14 @@ class RuntimeCache:
         if task is None:
             task = asyncio.create_task(self._load(tenant_id, integration_id))
             self._loading[key] = task
-            task.add_done_callback(lambda _: self._loading.pop(key, None))
+            task.add_done_callback(lambda done: self._loaded(key, done))
         return await asyncio.shield(task)
+
+    def _loaded(self, key: tuple[str, str], task: asyncio.Task[IntegrationRuntime]) -> None:
+        if self._loading.get(key) is task:  # not a newer load started after a change notice
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, so a load nobody awaits any more is not reported
 
     async def _still_current(self, entry: IntegrationRuntime) -> bool:
         try:
@@ -146,7 +149,9 @@ class RuntimeCache:
         adapter_error: AuthConfigurationError | None = None
         try:
             handler: BaseAuthHandler = create_auth_handler(config.auth_config)
-            adapter = RESTIntegration(config, handler, self.transport, self.retry_manager)
+            # One attempt per call: the pipeline runs the retries, so that each attempt passes
+            # the rate limiter and the concurrency cap on its own.
+            adapter = RESTIntegration(config, handler, self.transport)
         except AuthConfigurationError as exc:
             adapter_error = exc
         breaker_config = config.circuit_breaker
@@ -170,12 +175,16 @@ class RuntimeCache:
     # change notices ---------------------------------------------------------------------------
 
     def forget(self, tenant_id: str, integration_id: str) -> None:
+        """Drop one integration; a load already under way is not reused (it may predate the
+        change), so the next `get` reads the configuration again."""
         self._epoch += 1
         self._entries.pop((tenant_id, integration_id), None)
+        self._loading.pop((tenant_id, integration_id), None)
 
     def forget_all(self) -> None:
         self._epoch += 1
         self._entries.clear()
+        self._loading.clear()
 
     async def changed(self, tenant_id: str, integration_id: str) -> None:
         """An integration changed here: drop it locally and tell every other replica."""

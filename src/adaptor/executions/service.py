@@ -1,9 +1,9 @@
 """`ExecutionService`: run one endpoint of one integration for a conversation.
 
-The pipeline, top to bottom in `execute_integration`:
+The pipeline, top to bottom in `_execute`:
 
-    load ─► validate ─► map request ─► cache? ─► limit ─► breaker ─► retry(auth ─► call)
-         ─► parse ─► map response ─► summary ─► cache fill ─► record (log, metrics)
+    load ─► validate ─► map request ─► cache? ─► breaker ─► retry( limit ─► slot ─► auth ─► call )
+         ─► parse ─► map response ─► summary ─► cache fill ─► invalidate ─► record (log, metrics)
 
 Failures before the call (unknown integration or endpoint, disabled integration, invalid
 input, a required mapping with no value) raise `AdaptorError`s: 404, 409, 422. Everything after
@@ -11,6 +11,18 @@ that is an `ExecutionResult` with `success` and, on failure, an `error.code` fro
 nothing on this path becomes a 500. Resilience wraps only the call, so a mapping error is never
 retried and never trips the breaker. No database transaction is open during the call, and the
 log is queued, not written, on the request path.
+
+Around the call:
+- The breaker is asked once per execution and hears the final outcome once (a call that
+  succeeds after two retries is one success). While it is open the execution is answered by
+  the endpoint's cached response (fresh, else the stale copy the cache keeps), else its
+  `fallback_response`, else `circuit_open` with `retry_after`.
+- The retry loop runs each attempt through the rate limiter (every request the upstream sees
+  counts against `RateLimitConfig`, retries included) and the process-wide cap on concurrent
+  upstream calls (`MAX_CONCURRENT_INTEGRATIONS`), neither of which is held during a backoff.
+  A refusal by our own limits is final, is not retried and says nothing to the breaker.
+- The upstream's own quota headers (X-RateLimit-Remaining at 0 with a reset, or a 429's
+  Retry-After) pause further calls to it on every replica until the reset.
 """
 
 from __future__ import annotations
@@ -34,7 +46,9 @@ from adaptor.domain import (
     ExecutionLog,
     ExecutionOptions,
     ExecutionResult,
+    IntegrationResponse,
     RateLimitConfig,
+    RetryConfig,
 )
 from adaptor.errors import Conflict, NotFound, ValidationFailed
 from adaptor.executions.logs import ExecutionLogWriter
@@ -42,12 +56,13 @@ from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, Runt
 from adaptor.executions.trace import Trace
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
-from adaptor.protocols.errors import UpstreamError
-from adaptor.resilience.breaker import CircuitOpenError, CircuitState, Permit
+from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
+from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
-from adaptor.resilience.policy import BreakerVerdict, classify_outcome
+from adaptor.resilience.policy import Action, BreakerVerdict, Decision, classify_outcome
 from adaptor.resilience.ratelimit import Lease, RateLimiter, RateLimitExceeded
 from adaptor.resilience.ratelimit import parse_rate_limit_headers as rate_limit_headers
+from adaptor.resilience.retry import RetryManager
 
 log = structlog.get_logger("adaptor.executions")
 
@@ -96,6 +111,26 @@ class ExecutionFailure(Exception):
         )
 
 
+class LocalRefusal(Exception):
+    """One of our own limits kept an attempt from going out (rate limit, concurrency cap).
+
+    Nothing reached the upstream, so the outcome is final and tells the breaker nothing.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def classify_attempt(outcome: object, config: RetryConfig) -> Decision:
+    """The policy table's verdict on one attempt, with our own refusals final and ignored."""
+    if isinstance(outcome, LocalRefusal):
+        return Decision(Action.FAIL, retry=False, breaker=BreakerVerdict.IGNORE)
+    return classify_outcome(outcome, config)
+
+
 class ExecutionService:
     """Executes integrations: the specification's `ExecutionService`."""
 
@@ -107,6 +142,7 @@ class ExecutionService:
         cache: ResponseCache,
         limiter: RateLimiter,
         *,
+        retries: RetryManager | None = None,
         max_concurrent: int = 50,
         caching_enabled: bool = True,
     ) -> None:
@@ -115,7 +151,9 @@ class ExecutionService:
         self.metrics = metrics
         self.cache = cache
         self.limiter = limiter
+        self.retries = retries or RetryManager()
         self.caching_enabled = caching_enabled
+        self.max_concurrent = max_concurrent
         self._upstream_slots = asyncio.Semaphore(max_concurrent)
 
     async def execute_integration(
@@ -220,16 +258,18 @@ class ExecutionService:
             and cache_config.ttl_seconds > 0
             and not mocked
         )
-        cache_key = (
-            ResponseCache.key(
+        cache_key: str | None = None
+        if use_cache and cache_config is not None:
+            # Tenant, integration and endpoint are always in the key; then the configured
+            # `cache_key_fields` (JMESPath over the input document), else the whole document.
+            cache_key = ResponseCache.key(
                 tenant_id,
                 integration_id,
                 endpoint_name,
-                endpoint.compiled.cache_key_values(document),
+                endpoint.compiled.cache_key_values(document)
+                if cache_config.cache_key_fields
+                else document,
             )
-            if use_cache
-            else None
-        )
 
         show_raw = options.include_raw_response or options.debug_mode
 
@@ -279,7 +319,8 @@ class ExecutionService:
             cached = bool(produced.pop("_cached", False))
 
         # 10-12. invalidations, log, metrics, result
-        if produced["success"] and endpoint.invalidates and not cached:
+        called = not cached and not produced.get("fallback") and not mocked
+        if produced["success"] and endpoint.invalidates and called:
             for other in endpoint.invalidates:
                 await self.cache.invalidate(tenant_id, integration_id, other)
         elapsed_ms = round((time.perf_counter() - started) * 1000)
@@ -404,8 +445,10 @@ class ExecutionService:
         request_data: dict[str, Any],
         options: ExecutionOptions,
     ) -> CallOutcome:
-        """limit ─► breaker ─► retry(auth ─► call): the only stage that leaves the process."""
-        if runtime.adapter is None:
+        """breaker ─► retry( limit ─► slot ─► auth ─► call ): the only stage that leaves the
+        process. Raises `CircuitOpenError` (answered by `_circuit_open`) or `ExecutionFailure`."""
+        adapter = runtime.adapter
+        if adapter is None:
             assert runtime.adapter_error is not None
             raise ExecutionFailure(ErrorCode.AUTH_FAILED, runtime.adapter_error.message)
         config = runtime.config
@@ -417,84 +460,151 @@ class ExecutionService:
         else:
             budget_ms = min(MAX_BUDGET_MS, attempt_ms * (retry_config.max_retries + 1))
         deadline = time.monotonic() + budget_ms / 1000
-        limit_key = runtime.integration_id
 
-        lease: Lease | None = None
-        if config.rate_limit is not None or runtime.upstream_limited:
+        sent = 0  # requests that got past our own limits
+        last_failure: UpstreamError | None = None  # the upstream's answer to the last of them
+
+        async def attempt() -> IntegrationResponse:
+            nonlocal sent, last_failure
+            lease = await self._limit(runtime, deadline)
             try:
-                lease = await self.limiter.acquire(
-                    limit_key, config.rate_limit or RateLimitConfig(), deadline
-                )
-            except RateLimitExceeded as exc:
-                raise ExecutionFailure(
-                    ErrorCode.RATE_LIMITED, str(exc), retry_after=exc.retry_after_s
-                ) from None
-        try:
-            permit: Permit = await runtime.breaker.allow()
-            try:
-                async with self._upstream_slots:
-                    response = await runtime.adapter.execute(
+                await self._take_upstream_slot(deadline)
+                sent += 1
+                try:
+                    response = await adapter.execute(
                         endpoint.config.path,
                         str(endpoint.config.method),
                         request_data,
                         timeout_ms=attempt_ms,
-                        retry_config=retry_config,
                         deadline=deadline,
-                        allow_non_idempotent=endpoint.config.retry_non_idempotent,
                     )
+                finally:
+                    self._upstream_slots.release()
             except UpstreamError as exc:
-                verdict = classify_outcome(exc, retry_config).breaker
-                await self._record_breaker(runtime, verdict, permit)
-                if exc.code is ErrorCode.AUTH_FAILED:
-                    self.metrics.auth_failures.labels(runtime.integration_id).inc()
-                raise ExecutionFailure(
-                    exc.code,
-                    exc.message,
-                    status_code=exc.status_code,
-                    retry_after=exc.retry_after,
-                    retries=exc.retries,
-                ) from None
-            except BaseException:
-                await runtime.breaker.release(permit)
+                last_failure = exc
+                if isinstance(exc, UpstreamStatusError):
+                    await self._note_upstream_limits(runtime, exc.headers, exc)
                 raise
-            await self._record_breaker(runtime, BreakerVerdict.SUCCESS, permit)
-        finally:
-            if lease is not None:
-                await lease.release()
-        await self._note_upstream_limits(runtime, response.headers)
-        return CallOutcome(
-            response.data,
-            response.status_code,
-            response.request_size_bytes,
-            response.response_size_bytes,
-            response.retries,
-        )
+            finally:
+                if lease is not None:
+                    await lease.release()
+            await self._note_upstream_limits(runtime, response.headers, None)
+            return response
+
+        permit: Permit = await runtime.breaker.allow()
+        try:
+            result = await self.retries.run(
+                attempt,
+                retry_config=retry_config,
+                method=str(endpoint.config.method),
+                allow_non_idempotent=endpoint.config.retry_non_idempotent,
+                deadline=deadline,
+                classify=lambda outcome: classify_attempt(outcome, retry_config),
+            )
+        except BaseException:
+            await runtime.breaker.release(permit)
+            raise
+        retries = max(sent - 1, 0)  # what reached the upstream again, not what we refused
+        error = result.error
+        if isinstance(error, LocalRefusal) and last_failure is not None:
+            # Our limits stopped a retry: the failure to report (and to count) is the
+            # upstream's last answer, not the refusal.
+            error = last_failure
+            await self._record_breaker(
+                runtime, classify_attempt(error, retry_config).breaker, permit
+            )
+        else:
+            await self._record_breaker(runtime, result.decision.breaker, permit)
+
+        if error is None:
+            response = result.unwrap()
+            return CallOutcome(
+                response.data,
+                response.status_code,
+                response.request_size_bytes,
+                response.response_size_bytes,
+                retries + response.retries,
+            )
+        if isinstance(error, LocalRefusal):
+            raise ExecutionFailure(error.code, error.message, retry_after=error.retry_after)
+        if isinstance(error, UpstreamError):
+            if error.code is ErrorCode.AUTH_FAILED:
+                self.metrics.auth_failures.labels(runtime.integration_id).inc()
+            raise ExecutionFailure(
+                error.code,
+                error.message,
+                status_code=error.status_code,
+                retry_after=error.retry_after,
+                retries=retries + error.retries,
+            )
+        raise error
+
+    async def _limit(self, runtime: IntegrationRuntime, deadline: float) -> Lease | None:
+        """Room for one request under the integration's rate limit and the upstream's own
+        pause, waiting for it until `deadline` at most. Integrations with neither skip the
+        store entirely."""
+        config = runtime.config.rate_limit
+        if config is None and not runtime.upstream_limited:
+            return None
+        try:
+            return await self.limiter.acquire(
+                runtime.integration_id, config or RateLimitConfig(), deadline
+            )
+        except RateLimitExceeded as exc:
+            raise LocalRefusal(
+                ErrorCode.RATE_LIMITED,
+                f"The rate limit for this integration is reached ({exc.reason}); "
+                f"retry in {exc.retry_after_s:.1f}s",
+                retry_after=exc.retry_after_s,
+            ) from None
+
+    async def _take_upstream_slot(self, deadline: float) -> None:
+        """One of this process's MAX_CONCURRENT_INTEGRATIONS upstream call slots, waiting
+        until `deadline` at most."""
+        slots = self._upstream_slots
+        if not slots.locked():
+            await slots.acquire()
+            return
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise LocalRefusal(
+                ErrorCode.TIMEOUT,
+                f"All {self.max_concurrent} upstream call slots of this process stayed busy "
+                "until the deadline",
+            ) from None
 
     async def _record_breaker(
         self, runtime: IntegrationRuntime, verdict: BreakerVerdict, permit: Permit
     ) -> None:
-        before = await runtime.breaker.state() if verdict is BreakerVerdict.FAILURE else None
-        await runtime.breaker.record(verdict, permit)
-        opened = CircuitState.OPEN
-        if before is not None and before != opened and await runtime.breaker.state() == opened:
+        if await runtime.breaker.record(verdict, permit):
             self.metrics.breaker_trips.labels(runtime.integration_id).inc()
             log.warning("executions.circuit_opened", integration_id=runtime.integration_id)
 
     async def _note_upstream_limits(
-        self, runtime: IntegrationRuntime, headers: dict[str, str]
+        self,
+        runtime: IntegrationRuntime,
+        headers: dict[str, str],
+        error: UpstreamStatusError | None,
     ) -> None:
+        """Pause calls on every replica when the upstream says its quota is spent: at
+        X-RateLimit-Remaining 0 until its reset, or after a 429 for its Retry-After."""
         remaining, reset_s = rate_limit_headers(headers)
-        if remaining is not None and remaining <= 0 and reset_s:
-            runtime.upstream_limited = True
-            await self.limiter.note_upstream(runtime.integration_id, remaining, reset_s)
+        if not (remaining is not None and remaining <= 0 and reset_s):
+            if error is None or error.code is not ErrorCode.RATE_LIMITED or not error.retry_after:
+                return
+            remaining, reset_s = 0, error.retry_after
+        runtime.upstream_limited = True
+        await self.limiter.note_upstream(runtime.integration_id, remaining, reset_s)
 
     async def _circuit_open(
         self, exc: CircuitOpenError, endpoint: EndpointRuntime, cache_key: str | None
     ) -> dict[str, Any]:
-        """The spec's fallback: a cached response, else the configured one, else the error."""
+        """The spec's fallback: a cached response (a stale one will do), else the configured
+        one, else the error."""
         if cache_key is not None:
-            hit = await self.cache.get(cache_key)
-            if hit is not None and isinstance(hit.value, dict):
+            hit = await self.cache.get(cache_key) or await self.cache.get_stale(cache_key)
+            if hit is not None and isinstance(hit.value, dict) and hit.value.get("success"):
                 return {**hit.value, "_cached": True, "fallback": True}
         if endpoint.config.fallback_response is not None:
             return {
