@@ -19,10 +19,14 @@ from adaptor.domain import (
     TestCase,
 )
 from adaptor.errors import Forbidden, ValidationFailed
+from adaptor.executions.batch import run_batch
 from adaptor.executions.health import WINDOW, compute_health
 from adaptor.executions.logs import ExecutionLogWriter
 from adaptor.executions.repository import ExecutionLogRepository
 from adaptor.executions.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchRequest,
+    BatchResult,
     ConnectionTestRequest,
     ConnectionTestResult,
     ExecutionLogPage,
@@ -71,6 +75,44 @@ async def execute(
         request_id=request.scope["state"]["request_id"],
     )
     return Response(payload, media_type=JSON)
+
+
+@router.post(
+    "/api/v2/execute/batch",
+    response_model=BatchResult,
+    responses={
+        422: {
+            "description": f"More than {MAX_BATCH_ITEMS} items, a duplicate id, a dependency "
+            "on an id not in the batch, or a dependency cycle; every offending item is named."
+        },
+    },
+)
+async def execute_batch(
+    body: BatchRequest, tenant_id: TenantId, services: ServicesDep, request: Request
+) -> BatchResult:
+    """Run several executions, each after the items it `depends_on`, independent ones at once.
+
+    At most MAX_CONCURRENT_INTEGRATIONS items run at a time. An item's mappings read its
+    dependencies' results under `results.<id>` (its input document gets `results`: each direct
+    dependency's `ExecutionResult` as JSON). An item never fails the batch; its result is
+    `success: false` when:
+    - a dependency did not succeed: `upstream_error`, "Not executed: dependency 'x' failed",
+      `details.failed_dependencies`, `metadata.skipped: true`, and it is not called;
+    - the single route would answer 404 or 409 (unknown integration or endpoint, another
+      tenant's, disabled): `upstream_error` with that message and `details.status`;
+    - it would answer 422 (input fails the schema or a required mapping): `mapping_error` with
+      `details.status` 422 and `details.errors` naming every field.
+    Otherwise the result is what the single route returns. Each result's `request_id` is
+    `<X-Request-ID>:<item id>`.
+    """
+    results = await run_batch(
+        services.executions,
+        tenant_id,
+        body.executions,
+        request_id=request.scope["state"]["request_id"],
+        max_concurrent=services.executions.max_concurrent,
+    )
+    return BatchResult(results=results)
 
 
 @router.get("/api/v2/integrations/{integration_id}/executions")
