@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
+from adaptor.keys.service import ApiKeyService
+from adaptor.services import Services
 from tests.conftest import ADMIN_HEADERS, Tenant, new_tenant
 
 
@@ -108,3 +112,12 @@ async def test_bad_tenant_id_on_key_creation_is_located(app_client: httpx.AsyncC
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "tenant_id"]
+
+
+async def test_replicas_starting_together_bootstrap_one_admin_key(services: Services) -> None:
+    configured = "adk_replica_bootstrap_key_0123456789abcdefghij"
+    replicas = [ApiKeyService(services.database) for _ in range(4)]
+    shown = await asyncio.gather(*(keys.ensure_bootstrap_admin(configured) for keys in replicas))
+    assert shown == [None] * 4
+    caller = await replicas[0].authenticate(f"Bearer {configured}")
+    assert caller.role == "admin"

@@ -8,6 +8,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from adaptor.errors import NotFound, Unauthorized
 from adaptor.keys.repository import ApiKeyRepository
 from adaptor.keys.schemas import ApiKeyCreated, ApiKeyInfo, ApiKeyPage, Caller, Role
@@ -95,9 +97,14 @@ class ApiKeyService:
                     return None
             elif await repo.any_admin():
                 return None
-        created = await self.create(
-            tenant_id=None, name="bootstrap", role="admin", plain=configured
-        )
+        try:
+            created = await self.create(
+                tenant_id=None, name="bootstrap", role="admin", plain=configured
+            )
+        except IntegrityError:
+            if not configured:
+                raise
+            return None  # another replica starting at the same time stored the same key
         return None if configured else created.api_key
 
     async def page(self, *, tenant_id: str | None, cursor: str | None, limit: int) -> ApiKeyPage:
