@@ -22,6 +22,7 @@ from adaptor.resilience.retry import RetryManager
 from adaptor.security.crypto import EncryptionKeyError, SecretBox, local_key_file
 from adaptor.storage.database import Database
 from adaptor.storage.kv import KeyValueStore
+from adaptor.storage.kv_failover import FailoverStore
 from adaptor.storage.kv_memory import MemoryStore
 from adaptor.storage.kv_redis import RedisStore
 
@@ -75,9 +76,15 @@ def secret_box_for(settings: Settings, *, warn: bool = True) -> SecretBox:
 async def build_services(settings: Settings) -> Services:
     secret_box = secret_box_for(settings)
     database = Database(settings.database_url, pool_size=settings.connection_pool_size)
-    kv: KeyValueStore = (
-        RedisStore.from_url(settings.redis_url) if settings.redis_url else MemoryStore()
-    )
+    # With Redis, limits and breakers fall back to this process's memory while it is down,
+    # and the response cache is bypassed (see FailoverStore).
+    kv: KeyValueStore
+    cache_store: KeyValueStore
+    if settings.redis_url:
+        kv = FailoverStore(RedisStore.from_url(settings.redis_url))
+        cache_store = kv.without_fallback()
+    else:
+        kv = cache_store = MemoryStore()
     try:
         if not settings.production:
             await database.migrate()
@@ -94,7 +101,7 @@ async def build_services(settings: Settings) -> Services:
         runtimes = RuntimeCache(integrations, mapping, transport, kv)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
-        cache = ResponseCache(kv, stale_s=STALE_RESPONSE_S)
+        cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)
         executions = ExecutionService(
             runtimes,
             log_writer,

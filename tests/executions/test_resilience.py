@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -635,3 +636,35 @@ async def test_mocked_or_skipping_calls_never_read_the_cache(
         await execute(app_client, tenant, integration_id, "list_customers", options=options)
     ).json()
     assert result["cached"] is False
+
+
+# -- without Redis --------------------------------------------------------------------------
+
+
+async def test_with_redis_down_executions_go_on_with_per_process_limits_and_no_cache(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody_listens = probe.getsockname()[1]
+    redis_down = Backend("redis-down", None, f"redis://127.0.0.1:{nobody_listens}/0")
+    upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS))
+    document = cached_integration(upstream)
+    document["rate_limit"] = {"requests_per_minute": 2}
+    async with running_app(tmp_path, redis_down) as (client, tenant):
+        ready = await client.get("/health/ready")
+        integration_id = await create(client, tenant, document)
+        results = [
+            (await execute(client, tenant, integration_id, "list_customers")).json()
+            for _ in range(3)
+        ]
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "cache": "degraded"}
+    assert "degraded" in ready.json()["detail"]
+    assert [(r["success"], r["cached"]) for r in results] == [
+        (True, False),
+        (True, False),
+        (False, False),
+    ]
+    assert results[2]["error"]["code"] == "rate_limited"
+    assert upstream.count() == 2

@@ -82,7 +82,7 @@ class RuntimeCache:
         self._loading: dict[tuple[str, str], asyncio.Task[IntegrationRuntime]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._epoch = 0  # bumped on every drop, so a load that raced a change is not kept
-        self._subscribed = asyncio.Event()
+        self._first_attempt = asyncio.Event()  # set once the listener subscribed or failed to
 
     async def get(self, tenant_id: str, integration_id: str) -> IntegrationRuntime:
         """The runtime for one of the tenant's integrations (NotFound if it has none)."""
@@ -197,11 +197,12 @@ class RuntimeCache:
             log.warning("executions.change_notice_failed", error_type=type(exc).__name__)
 
     async def start(self) -> None:
-        """Listen for other replicas' change notices (returns once subscribed)."""
+        """Listen for other replicas' change notices (returns once subscribed, or at once if
+        the store is unreachable: the listener keeps retrying, and the service runs meanwhile)."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="integration-changes")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+                await asyncio.wait_for(self._first_attempt.wait(), timeout=5)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -215,7 +216,7 @@ class RuntimeCache:
         while True:
             try:
                 async with self.store.subscribe(CHANGES_CHANNEL) as notices:
-                    self._subscribed.set()
+                    self._first_attempt.set()
                     # Anything published while we were not listening may have been missed.
                     self.forget_all()
                     delay = 0.1
@@ -225,6 +226,7 @@ class RuntimeCache:
                 raise
             except Exception as exc:
                 log.warning("executions.change_listener_failed", error_type=type(exc).__name__)
+                self._first_attempt.set()
                 self.forget_all()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -6,6 +6,7 @@ import orjson
 from fastapi import APIRouter, Response
 
 from adaptor.dependencies import ServicesDep
+from adaptor.storage.kv_failover import FailoverStore
 
 router = APIRouter(tags=["operations"])
 
@@ -18,10 +19,16 @@ async def live() -> dict[str, str]:
 
 @router.get("/health/ready", responses={503: {"description": "A dependency is unreachable."}})
 async def ready(services: ServicesDep) -> Response:
-    """Database and cache reachable: 200, else 503 naming each failing dependency."""
+    """Database and cache reachable: 200, else 503 naming each failing dependency.
+
+    An unreachable Redis is reported as `cache: degraded`: executions continue with limits and
+    circuit breakers kept per process and no response cache until it answers again.
+    """
+    cache_up = await services.kv.ping()
+    degraded = isinstance(services.kv, FailoverStore)
     checks = {
         "database": "ok" if await services.database.ping() else "unreachable",
-        "cache": "ok" if await services.kv.ping() else "unreachable",
+        "cache": "ok" if cache_up else "degraded" if degraded else "unreachable",
     }
     failing = [name for name, state in checks.items() if state != "ok"]
     body = {
@@ -33,7 +40,13 @@ async def ready(services: ServicesDep) -> Response:
         },
     }
     if failing:
-        body["detail"] = "unreachable: " + ", ".join(failing)
+        detail = "unreachable: " + ", ".join(failing)
+        if checks["cache"] == "degraded":
+            detail += (
+                " (cache degraded: executions continue with per-process rate limits and"
+                " circuit breakers, and no response cache)"
+            )
+        body["detail"] = detail
     return Response(
         orjson.dumps(body), status_code=503 if failing else 200, media_type="application/json"
     )
