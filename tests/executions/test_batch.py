@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +12,9 @@ import pytest
 from adaptor.errors import ValidationFailed
 from adaptor.executions.batch import check_plan
 from adaptor.executions.schemas import BatchItem
-from tests.conftest import Tenant
+from tests.conftest import Backend, Tenant
 from tests.executions.test_execute import CUSTOMERS, create, integration
+from tests.executions.test_resilience import running_app
 from tests.executions.upstream import Reply, Upstream
 
 CREATED = {"id": "cus_9", "email": "n@x.io"}
@@ -82,6 +84,20 @@ async def test_independent_items_run_at_the_same_time(
     assert all(result["success"] for result in response.json()["results"].values())
     assert upstream.max_in_flight == 4
     assert elapsed < 0.9
+
+
+async def test_a_batch_runs_at_most_max_concurrent_integrations_items_at_once(
+    tmp_path: Path, backend: Backend, upstream: Upstream
+) -> None:
+    upstream.reply("GET", "/slow", Reply(json={"ok": True}, delay_s=0.1))
+    async with running_app(tmp_path, backend, max_concurrent_integrations=2) as (client, tenant):
+        integration_id = await create(client, tenant, batch_integration(upstream))
+        response = await run(
+            client, tenant, *(item(f"n{n}", integration_id, "slow") for n in range(6))
+        )
+    assert all(result["success"] for result in response.json()["results"].values())
+    assert upstream.max_in_flight == 2
+    assert upstream.count() == 6
 
 
 async def test_a_failed_dependency_fails_its_dependants_without_calling_them(

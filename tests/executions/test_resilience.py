@@ -107,6 +107,42 @@ async def test_a_post_is_not_retried_unless_the_endpoint_allows_it(
     assert upstream.count() == 3
 
 
+@pytest.mark.parametrize(
+    ("retry_on", "attempts"),
+    [
+        ({}, 2),
+        ({"retry_on_errors": ["connection_error"]}, 1),
+    ],
+)
+async def test_a_timeout_is_retried_only_when_retry_on_errors_names_it(
+    app_client: httpx.AsyncClient,
+    tenant: Tenant,
+    upstream: Upstream,
+    retry_on: dict[str, Any],
+    attempts: int,
+) -> None:
+    slow, fast = Reply(json=CUSTOMERS, delay_s=0.5), Reply(json=CUSTOMERS)
+    upstream.reply("GET", "/v1/customers", slow, fast)
+    document = integration(upstream, timeout_ms=200, retry_config={**FAST_RETRIES, **retry_on})
+    integration_id = await create(app_client, tenant, document)
+    result = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+    assert result["success"] is (attempts == 2)
+    assert result["retries"] == attempts - 1
+    assert upstream.count() == attempts
+
+
+async def test_a_status_is_retried_only_when_retry_on_status_names_it(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    upstream.reply("GET", "/v1/customers", Reply(503, {"message": "busy"}), Reply(json=CUSTOMERS))
+    document = integration(upstream, retry_config={**FAST_RETRIES, "retry_on_status": [500]})
+    integration_id = await create(app_client, tenant, document)
+    result = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+    assert result["error"]["code"] == "upstream_error"
+    assert result["metadata"]["status_code"] == 503
+    assert upstream.count() == 1
+
+
 async def test_retry_override_replaces_the_integrations_policy(
     app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
 ) -> None:
