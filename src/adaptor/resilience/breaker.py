@@ -15,7 +15,8 @@ compare-and-set of the whole state, retried on contention, so two replicas canno
 the last probe place or both apply the same transition. A healthy breaker (closed, no
 failures) is no key at all; the hot path is one read in `allow()`, and nothing more when the
 call succeeds: a permit taken from that healthy state records its success without touching the
-store (there is no streak for it to end).
+store. (A streak that other calls start while it is in flight is therefore ended by the next
+success that starts after the streak's first failure, not by this one.)
 
 Every state change starts a new epoch, and a `Permit` remembers its epoch: a call let through
 before the circuit opened that finishes late does not count against the next epoch (a slow
