@@ -11,6 +11,7 @@ import ipaddress
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,13 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempted
 
 
-@pytest.fixture(scope="session")
-def postgres_uri() -> Iterator[str]:
-    """A fresh database on the real PostgreSQL server for this test session."""
+@contextmanager
+def fresh_database(prefix: str = "adaptor_test") -> Iterator[str]:
+    """A database of its own on the real PostgreSQL server, dropped afterwards."""
     import asyncio
 
     base, admin_db = _server_and_db(POSTGRES_URI.replace("postgresql+asyncpg://", "postgresql://"))
-    name = f"adaptor_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def run(sql: str) -> None:
         try:
@@ -75,8 +76,17 @@ def postgres_uri() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield f"{base}/{name}"
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A fresh database for this test session (every test's rows carry their own tenant)."""
+    with fresh_database() as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")
@@ -136,14 +146,21 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture
-async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app started (lifespan and all) and a client talking to it in process."""
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url="http://adaptor.test"
         ) as client,
     ):
+        yield client
+
+
+@pytest.fixture
+async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(app) as client:
         yield client
 
 

@@ -434,18 +434,11 @@ async def test_debug_trace_shows_each_stage_and_no_secret(
 async def test_private_destination_is_blocked_by_default(
     tmp_path: Any, backend: Any, upstream: Upstream
 ) -> None:
-    from asgi_lifespan import LifespanManager
-
     from adaptor.app import create_app
-    from tests.conftest import make_settings, new_tenant
+    from tests.conftest import make_settings, new_tenant, serve_app
 
     app = create_app(make_settings(tmp_path, backend, allow_private_networks=False))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://adaptor.test"
-        ) as client,
-    ):
+    async with serve_app(app) as client:
         tenant = await new_tenant(client)
         integration_id = await create(client, tenant, integration(upstream))
         result = (await execute(client, tenant, integration_id, "list_customers")).json()
@@ -593,23 +586,17 @@ async def test_log_timestamps_are_utc(
 async def test_a_graceful_shutdown_loses_no_log(
     tmp_path: Any, backend: Any, upstream: Upstream
 ) -> None:
-    from asgi_lifespan import LifespanManager
     from sqlalchemy import func, select
 
     from adaptor.app import create_app
     from adaptor.storage.database import Database
     from adaptor.storage.tables import ExecutionLogRow
-    from tests.conftest import make_settings, new_tenant
+    from tests.conftest import make_settings, new_tenant, serve_app
 
     upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS))
     settings = make_settings(tmp_path, backend)
     app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://adaptor.test"
-        ) as client,
-    ):
+    async with serve_app(app) as client:
         tenant = await new_tenant(client)
         integration_id = await create(client, tenant, integration(upstream))
         writer = app.state.services.execution_logs

@@ -19,11 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from adaptor.app import create_app
 from adaptor.services import Services
-from tests.conftest import Backend, Tenant, make_settings, new_tenant
+from tests.conftest import Backend, Tenant, make_settings, new_tenant, serve_app
 from tests.executions.test_execute import CUSTOMERS, create, execute, integration
 from tests.executions.upstream import Reply, Upstream
 
@@ -51,13 +50,7 @@ async def running_app(
     tmp_path: Path, backend: Backend, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Tenant]]:
     """A service with its own settings, a client on it and a tenant."""
-    app = create_app(make_settings(tmp_path, backend, **overrides))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://adaptor.test"
-        ) as client,
-    ):
+    async with serve_app(create_app(make_settings(tmp_path, backend, **overrides))) as client:
         yield client, await new_tenant(client)
 
 

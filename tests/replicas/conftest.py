@@ -7,22 +7,19 @@ unreachable PostgreSQL or Redis fails the tests that need them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, ENCRYPTION_KEY, POSTGRES_URI, _server_and_db
+from tests.conftest import ADMIN_KEY, ENCRYPTION_KEY, fresh_database
 from tests.executions.upstream import Upstream, serve_upstream
 
 REPLICAS = 3
@@ -68,30 +65,11 @@ def _free_port() -> int:
         return port
 
 
-def _run_sql(base: str, admin_db: str, sql: str) -> None:
-    async def run() -> None:
-        try:
-            conn = await asyncpg.connect(f"{base}/{admin_db}")
-        except (OSError, asyncpg.PostgresError) as exc:
-            pytest.fail(f"PostgreSQL at {base} is unreachable: {exc}")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
 def replica_database() -> Iterator[str]:
     """A database of the module's own on the real PostgreSQL server."""
-    base, admin_db = _server_and_db(POSTGRES_URI.replace("postgresql+asyncpg://", "postgresql://"))
-    name = f"adaptor_replicas_{uuid.uuid4().hex[:10]}"
-    _run_sql(base, admin_db, f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        _run_sql(base, admin_db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("adaptor_replicas") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")
