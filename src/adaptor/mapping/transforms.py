@@ -28,6 +28,7 @@ import babel.numbers
 import regex
 
 from adaptor.mapping.errors import Loc, MappingConfigError, Problem, TransformError
+from adaptor.mapping.numfmt import FastNumberFormat, build_currency_format, build_decimal_format
 from adaptor.mapping.paths import Expression, compile_expression, json_type
 
 MAX_PATTERN_LENGTH: Final = 500
@@ -520,10 +521,16 @@ class NumberFormat(Transform):
         ):
             params.fail(("locale",), "give either locale or separators, not both")
         self.pattern = "#,##0" + ("." + "0" * self.decimals if self.decimals else "")
+        self._fast = (
+            build_decimal_format(self.pattern, self.locale) if self.locale is not None else None
+        )
 
     def apply(self, value: Any, context: Any) -> Any:
         number = _quantize(_to_decimal(self.name, value), self.decimals)
         if self.locale is not None:
+            text = self._fast.format(number) if self._fast is not None else None
+            if text is not None:
+                return text
             return babel.numbers.format_decimal(number, format=self.pattern, locale=self.locale)
         text = f"{number:,.{self.decimals}f}"
         return text.replace(",", "\0").replace(".", self.point).replace("\0", self.thousands)
@@ -559,6 +566,9 @@ class CurrencyFormat(Transform):
         self.minor_units = params.boolean("minor_units", False)
         # Codes read per item, checked once each: babel's lookup costs more than the format.
         self._codes: dict[str, str | None] = {}
+        # Per currency: a verified fast formatter, or None where babel must do the work.
+        self._formats: dict[str, FastNumberFormat | None] = {}
+        self._precisions: dict[str, int] = {}
 
     def _code(self, found: Any) -> str | None:
         if not isinstance(found, str) or len(found) != 3:
@@ -570,6 +580,19 @@ class CurrencyFormat(Transform):
             self._codes[found] = upper if babel.numbers.is_currency(upper) else None
         return self._codes[found]
 
+    def _formatter(self, currency: str) -> FastNumberFormat | None:
+        if currency in self._formats:
+            return self._formats[currency]
+        if len(self._formats) >= 512:
+            self._formats.clear()
+            self._precisions.clear()
+        self._precisions[currency] = babel.numbers.get_currency_precision(currency)
+        fast = build_currency_format(
+            currency, self.locale or babel.Locale.parse("en_US"), minor_units=self.minor_units
+        )
+        self._formats[currency] = fast
+        return fast
+
     def apply(self, value: Any, context: Any) -> Any:
         currency = self.currency
         if currency is None:
@@ -578,9 +601,19 @@ class CurrencyFormat(Transform):
             if currency is None:
                 shown = _preview(found)
                 raise TransformError(f"{self.name}: no valid currency code found, got {shown}")
+        fast = self._formatter(currency)
+        if fast is not None and self.minor_units and type(value) is int:
+            # Whole minor units (Stripe's cents) need no Decimal arithmetic at all.
+            text = fast.format_minor(value)
+            if text is not None:
+                return text
         amount = _to_decimal(self.name, value)
         if self.minor_units:
-            amount = amount.scaleb(-babel.numbers.get_currency_precision(currency))
+            amount = amount.scaleb(-self._precisions[currency])
+        if fast is not None:
+            text = fast.format(amount)
+            if text is not None:
+                return text
         return babel.numbers.format_currency(amount, currency, locale=self.locale or "en_US")
 
 
