@@ -3,8 +3,8 @@
 Two path languages meet here:
 
 - *Source* expressions are JMESPath (`customer.emails[0]`, `` `"usd"` ``, `join(' ', [a, b])`).
-  They are compiled once into an `Expression`, which evaluates plain field/index chains with
-  direct lookups and everything else with one shared JMESPath interpreter.
+  They are compiled once into an `Expression`, whose syntax tree becomes Python closures
+  (`adaptor.mapping.jmes`) with exactly JMESPath's results.
 - *Target* paths are dot paths with list indices (`items[0].name`, `a.b[2].c`). Any character
   other than `.`, `[` and `]` may appear in a name, so header-like keys (`X-Request-Id`) work.
 """
@@ -18,10 +18,10 @@ from typing import Any, Final
 import jmespath
 from jmespath import exceptions as jmespath_exceptions
 from jmespath import functions as jmespath_functions
-from jmespath import visitor as jmespath_visitor
 from jmespath.parser import ParsedResult
 
 from adaptor.mapping.errors import Loc, MappingConfigError, PathError
+from adaptor.mapping.jmes import Evaluator, compile_tree
 
 Segment = str | int
 
@@ -33,9 +33,6 @@ MAX_LIST_INDEX: Final = 10_000
 
 _DIGITS = re.compile(r"[0-9]+")
 
-# One interpreter serves every search: `ParsedResult.search` builds a new one per call, which
-# costs more than evaluating a short expression. The interpreter keeps no per-search state.
-_INTERPRETER: Final = jmespath_visitor.TreeInterpreter()
 _FUNCTIONS: Final = jmespath_functions.Functions.FUNCTION_TABLE
 
 
@@ -256,28 +253,6 @@ def find_path_conflicts(paths: dict[tuple[Segment, ...], Loc]) -> list[tuple[Loc
 # JMESPath expressions (sources)
 
 
-def _plain_steps(node: Any) -> list[Segment] | None:
-    """The key/index chain of an expression made only of fields and indices, else None.
-
-    JMESPath applies the children of `subexpression` and `index_expression` nodes one after
-    the other (`a.b.c` is one node with three fields), so both flatten the same way.
-    """
-    kind = node["type"]
-    if kind == "field" or kind == "index":
-        return [node["value"]]
-    if kind in ("identity", "current"):
-        return []
-    if kind in ("subexpression", "index_expression"):
-        steps: list[Segment] = []
-        for child in node["children"]:
-            child_steps = _plain_steps(child)
-            if child_steps is None:
-                return None
-            steps.extend(child_steps)
-        return steps
-    return None
-
-
 def _check_functions(node: Any) -> list[str]:
     """Messages for unknown functions and wrong argument counts anywhere in the tree."""
     messages: list[str] = []
@@ -307,40 +282,21 @@ def _check_functions(node: Any) -> list[str]:
 class Expression:
     """A compiled JMESPath expression.
 
-    `search` evaluates plain chains such as `customer.email` or `items[0].id` by direct lookup
-    (same results as JMESPath: missing keys, wrong types and out-of-range indices give None)
-    and anything else with the shared interpreter. It raises `jmespath.exceptions.JMESPathError`
-    for runtime type errors, e.g. `length(@)` on a number.
+    `search(data)` evaluates it: the syntax tree is compiled once into Python closures
+    (`adaptor.mapping.jmes`) that give exactly what `jmespath.search` gives, only faster. It
+    raises `jmespath.exceptions.JMESPathError` for runtime type errors, e.g. `length(@)` on a
+    number.
     """
 
-    __slots__ = ("_node", "_steps", "parsed", "source")
+    __slots__ = ("parsed", "search", "source")
+
+    search: Evaluator
 
     def __init__(self, parsed: ParsedResult) -> None:
         self.parsed = parsed
         self.source = parsed.expression
-        self._node = parsed.parsed
-        steps = _plain_steps(parsed.parsed)
-        self._steps: tuple[Segment, ...] | None = None if steps is None else tuple(steps)
-
-    def search(self, data: Any) -> Any:
-        """Evaluate against `data`."""
-        steps = self._steps
-        if steps is None:
-            return _INTERPRETER.visit(self._node, data)
-        current = data
-        for step in steps:
-            if isinstance(step, str):
-                if not isinstance(current, dict):
-                    return None
-                current = current.get(step)
-            else:
-                if not isinstance(current, list):
-                    return None
-                try:
-                    current = current[step]
-                except IndexError:
-                    return None
-        return current
+        # An instance attribute rather than a method: one call less per evaluation.
+        self.search = compile_tree(parsed.parsed)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
