@@ -322,6 +322,96 @@ def _format_datetime(name: str, moment: datetime, fmt: str | None) -> str:
         raise TransformError(f"{name}: cannot format {moment.isoformat()}: {exc}") from None
 
 
+# strftime directives whose output depends on the calendar date alone, independent of the time
+# of day and of the C locale (names such as %a or %b could change with setlocale).
+_DATE_ONLY_DIRECTIVES: Final = frozenset("dmyYjUWwuCGgVe%")
+# Directives `_DateText` renders itself, as str.format fields over
+# (year, month, day, hour, minute, second); all are zero-padded numbers in strftime.
+_TEMPLATE_FIELDS: Final = {
+    "Y": "{0}",
+    "m": "{1:02d}",
+    "d": "{2:02d}",
+    "H": "{3:02d}",
+    "M": "{4:02d}",
+    "S": "{5:02d}",
+    "%": "%",
+}
+_MAX_CACHED_DATES: Final = 4096
+
+
+def _directives(fmt: str) -> list[str] | None:
+    """The directive letters of a strftime format in order, None if one is cut off."""
+    found: list[str] = []
+    pos = fmt.find("%")
+    while pos != -1:
+        if pos + 1 >= len(fmt):
+            return None
+        found.append(fmt[pos + 1])
+        pos = fmt.find("%", pos + 2)
+    return found
+
+
+def _template(fmt: str) -> str | None:
+    """`fmt` as a str.format template when it uses only `_TEMPLATE_FIELDS`, else None."""
+    directives = _directives(fmt)
+    if directives is None or any(code not in _TEMPLATE_FIELDS for code in directives):
+        return None
+    out: list[str] = []
+    pos = 0
+    while pos < len(fmt):
+        char = fmt[pos]
+        if char == "%":
+            out.append(_TEMPLATE_FIELDS[fmt[pos + 1]])
+            pos += 2
+            continue
+        out.append("{{" if char == "{" else "}}" if char == "}" else char)
+        pos += 1
+    return "".join(out)
+
+
+class _DateText:
+    """`_format_datetime` for one format, without strftime's per-call cost where possible.
+
+    Formats made of %Y %m %d %H %M %S are rendered with str.format (strftime pads those with
+    zeros; years outside 1000-9999, which glibc does not pad, still go to strftime). Formats
+    showing only the date remember their text per date: a list of records mostly repeats
+    days. Cached texts come from the same rendering, so they are identical.
+    """
+
+    __slots__ = ("_by_day", "_template", "date_only", "format", "name")
+
+    def __init__(self, name: str, fmt: str | None) -> None:
+        self.name = name
+        self.format = fmt
+        directives = _directives(fmt) if fmt is not None else None
+        self.date_only = directives is not None and all(
+            code in _DATE_ONLY_DIRECTIVES for code in directives
+        )
+        self._template = _template(fmt) if fmt is not None else None
+        self._by_day: dict[int, str] = {}
+
+    def _render(self, moment: datetime) -> str:
+        template = self._template
+        if template is not None and 1000 <= moment.year <= 9999:
+            return template.format(
+                moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second
+            )
+        return _format_datetime(self.name, moment, self.format)
+
+    def render(self, moment: datetime) -> str:
+        """`moment` in the format (ISO 8601 with `Z` for UTC when there is none)."""
+        if not self.date_only:
+            return self._render(moment)
+        day = moment.toordinal()
+        text = self._by_day.get(day)
+        if text is None:
+            text = self._render(moment)
+            if len(self._by_day) >= _MAX_CACHED_DATES:
+                self._by_day.clear()
+            self._by_day[day] = text
+        return text
+
+
 def _check_strftime(params: Params, key: str, fmt: str | None) -> None:
     if fmt is None:
         return
@@ -471,6 +561,7 @@ class DateFormat(Transform):
         self.input_format = params.optional_string("input_format", max_length=200)
         self.unit = params.choice("unit", ("s", "ms"), "s")
         self.timezone = params.timezone("timezone")
+        self._text = _DateText(self.name, self.format)
 
     def apply(self, value: Any, context: Any) -> Any:
         moment = _to_datetime(self.name, value, self.input_format, self.unit)
@@ -478,7 +569,7 @@ class DateFormat(Transform):
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             moment = moment.astimezone(self.timezone)
-        return _format_datetime(self.name, moment, self.format)
+        return self._text.render(moment)
 
 
 class TimestampToDate(Transform):
@@ -495,10 +586,30 @@ class TimestampToDate(Transform):
         self.format = params.optional_string("format", max_length=200)
         _check_strftime(params, "format", self.format)
         self.timezone = params.timezone("timezone") or UTC
+        self._text = _DateText(self.name, self.format)
+        # In UTC an integer timestamp's date is plain floor division, so date-only output can
+        # be looked up before building a datetime at all.
+        self._day_length = (
+            (86_400_000 if self.unit == "ms" else 86_400)
+            if (self.timezone is UTC and self._text.date_only)
+            else 0
+        )
+        self._by_epoch_day: dict[int, str] = {}
 
     def apply(self, value: Any, context: Any) -> Any:
+        if self._day_length and type(value) is int:
+            day = value // self._day_length
+            text = self._by_epoch_day.get(day)
+            if text is None:
+                # Only timestamps that converted successfully are remembered, so a hit is a
+                # day that is known to be in range.
+                text = self._text.render(_from_epoch(self.name, value, self.unit, self.timezone))
+                if len(self._by_epoch_day) >= _MAX_CACHED_DATES:
+                    self._by_epoch_day.clear()
+                self._by_epoch_day[day] = text
+            return text
         moment = _from_epoch(self.name, value, self.unit, self.timezone)
-        return _format_datetime(self.name, moment, self.format)
+        return self._text.render(moment)
 
 
 class NumberFormat(Transform):
