@@ -1,0 +1,811 @@
+"""Orchestration of `python -m bench`: set up, verify, measure interleaved rounds, report.
+
+Method, in order:
+
+1. Check that nginx and wrk exist (or stop with a one-line install hint; `--install-deps` runs
+   apt-get for them). Pin this orchestrator to the load core.
+2. Start, each pinned with taskset: nginx on the load core; on the service core the service
+   under test (`.venv/bin/adaptor serve`, one worker, SQLite and in-process cache in a fresh
+   DATA_DIR, fixed ADMIN_API_KEY and ENCRYPTION_KEY, ALLOW_PRIVATE_NETWORKS=true,
+   LOG_LEVEL=warning, a free HTTP_PORT), the reference proxy (`bench/reference.py`) and, when
+   POSTGRES_URI and REDIS_URL are set, a second service process using them (`execute_full`).
+3. Through the HTTP contract only: create a tenant key and the integration on each service.
+4. Verify every scenario once: nginx serves the exact bodies; each execution answers
+   `success: true` with exactly the expected data and summary; the cached endpoint answers
+   `cached: true` on its second call; the reference answers the same data as the service.
+   Any difference stops the run: a benchmark of errors is worthless.
+5. Warm every scenario up (unrecorded), then run R rounds; in each round every point
+   (scenario x concurrency) runs once, in a fixed interleaved order, so slow drifts (thermal,
+   page cache, SQLite growth) spread over all points instead of biasing one. Each point sends a
+   fixed number of requests through wrk and records req/s, p50, p99 and the CPU time the
+   scenario's server process tree used over the point, divided by the requests.
+6. Memory: scenario `execute_plain` is run W times more as a warm-up, then the service's RSS is
+   read before and after M executions (sampled after each tenth), and the growth reported.
+7. Report medians over the rounds with their min-max spread, the gates computed from those
+   medians with their targets, a table on stdout and the JSON file (`--out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from bench import contract, profile, report
+from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target
+from bench.procs import (
+    CLOCK_TICKS_PER_SECOND,
+    BenchError,
+    ManagedProcess,
+    child_env,
+    core_ticks,
+    cpu_ticks,
+    find_program,
+    free_port,
+    pin_self,
+    rss_bytes,
+    ticks_to_us,
+    wait_http_ok,
+)
+from bench.scenarios import (
+    ADMIN_API_KEY,
+    CACHED_ENDPOINT,
+    ENCRYPTION_KEY,
+    EXECUTE_BODY,
+    MAPPED_ENDPOINT,
+    PLAIN_ENDPOINT,
+    TENANT,
+    expected_mapped_data,
+    expected_plain_data,
+    expected_summary,
+    integration_spec,
+)
+from bench.upstream import NGINX_INSTALL_HINT, Nginx
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
+CALIBRATION_LOOP = 200_000
+"""Iterations of the speed probe's loop (about 5-15 ms of one core)."""
+MIN_HIT_SHARE = 0.99
+"""Share of cache hits execute_cached must show: an entry may expire (TTL 300 s) mid-run."""
+ALL_CONCURRENCIES = (1, 16, 64)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work a run does."""
+
+    rounds: int
+    direct_requests: int
+    proxy_requests: dict[int, int]
+    warmup_requests: int
+    memory_warmup: int
+    memory_executions: int
+    quiet_wait: float
+
+
+FULL = Sizes(
+    rounds=5,
+    direct_requests=20_000,
+    proxy_requests={1: 1_000, 16: 2_000, 64: 1_500},
+    warmup_requests=2_000,
+    memory_warmup=10_000,
+    memory_executions=100_000,
+    quiet_wait=10.0,
+)
+QUICK = Sizes(
+    rounds=3,
+    direct_requests=4_000,
+    proxy_requests={1: 100, 16: 200, 64: 200},
+    warmup_requests=200,
+    memory_warmup=1_000,
+    memory_executions=10_000,
+    quiet_wait=0.0,
+)
+
+
+@dataclass
+class Scenario:
+    """One scenario: what wrk sends and whose CPU is charged for it."""
+
+    name: str
+    title: str
+    target: Target
+    server: ManagedProcess
+    direct: bool = False
+    samples: dict[int, list[report.Sample]] = field(default_factory=dict)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the Adaptor Service against nginx and a reference proxy.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under 90 seconds")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (at least 3)")
+    parser.add_argument(
+        "--memory-executions", type=int, default=None, help="executions in the memory run"
+    )
+    parser.add_argument("--service-cpu", type=int, default=0, help="core for the proxies")
+    parser.add_argument("--load-cpu", type=int, default=1, help="core for wrk and nginx")
+    parser.add_argument(
+        "--quiet-threshold",
+        type=float,
+        default=0.15,
+        help="before each point, wait while other processes use more than this share of a "
+        "core (default 0.15)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help="longest wait for a quiet machine before each point, seconds (default 10; "
+        "0 with --quick)",
+    )
+    parser.add_argument(
+        "--install-deps",
+        action="store_true",
+        help="apt-get install nginx and wrk first if they are missing",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the rounds, sample execute_mapped, the reference and execute_plain at c16 "
+        "with py-spy and write their top functions next to --out",
+    )
+    parser.add_argument("--check-gates", action="store_true", help="exit 1 when a gate is missed")
+    parser.add_argument(
+        "--keep-temp", action="store_true", help="keep the temp dir (logs, configs) after the run"
+    )
+    args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 3:
+        parser.error("--rounds must be at least 3")
+    return args
+
+
+def _install_deps() -> None:
+    missing = [name for name in ("nginx", "wrk") if find_program(name) is None]
+    if not missing:
+        return
+    apt = find_program("apt-get")
+    if apt is None:
+        raise BenchError(f"{', '.join(missing)} missing and apt-get not found")
+    print(f"bench: installing {' '.join(missing)} with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([apt, "update", "-qq"], check=True, env=env)
+    subprocess.run([apt, "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def _check_deps() -> None:
+    if find_program("nginx") is None:
+        raise BenchError(NGINX_INSTALL_HINT)
+    if find_program("wrk") is None:
+        raise BenchError(WRK_INSTALL_HINT)
+    if find_program("taskset") is None:
+        raise BenchError("taskset not found: install it with `apt-get install -y util-linux`")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    workdir = Path(tempfile.mkdtemp(prefix="adaptor-bench-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            return _run(args, workdir, stack)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if args.keep_temp:
+            print(f"bench: temp dir kept at {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def _service_process(
+    name: str, workdir: Path, cpu: int | None, *, full: bool
+) -> tuple[ManagedProcess, str]:
+    data_dir = workdir / f"{name}-data"
+    data_dir.mkdir()
+    port = free_port()
+    env = {
+        "ALLOW_PRIVATE_NETWORKS": "true",
+        "DATA_DIR": str(data_dir),
+        "ADMIN_API_KEY": ADMIN_API_KEY,
+        "ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "LOG_LEVEL": "warning",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+    }
+    drop = () if full else ("POSTGRES_URI", "REDIS_URL")
+    adaptor = ROOT / ".venv" / "bin" / "adaptor"
+    if not adaptor.exists():
+        found = shutil.which("adaptor")
+        if found is None:
+            raise BenchError("adaptor command not found: run `pip install -e .[dev]` in .venv")
+        adaptor = Path(found)
+    process = ManagedProcess(
+        name,
+        [str(adaptor), "serve", "--workers", "1"],
+        cpu=cpu,
+        log_dir=workdir,
+        env=child_env(env, drop=drop),
+        cwd=ROOT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _reference_process(workdir: Path, cpu: int | None, upstream: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    process = ManagedProcess(
+        "reference",
+        [sys.executable, "-m", "bench.reference", "--port", str(port), "--upstream", upstream],
+        cpu=cpu,
+        log_dir=workdir,
+        env=child_env({"PYTHONPATH": str(ROOT)}, drop=("POSTGRES_URI", "REDIS_URL")),
+        cwd=ROOT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise BenchError(message)
+
+
+def _diff(expected: Any, actual: Any) -> str:
+    text_expected = orjson.dumps(expected, option=orjson.OPT_SORT_KEYS).decode()
+    text_actual = orjson.dumps(actual, option=orjson.OPT_SORT_KEYS).decode()
+    for index, (left, right) in enumerate(zip(text_expected, text_actual, strict=False)):
+        if left != right:
+            start = max(0, index - 60)
+            return (
+                f"first difference at char {index}: expected …{text_expected[start : index + 60]}… "
+                f"got …{text_actual[start : index + 60]}…"
+            )
+    return f"lengths differ: expected {len(text_expected)} chars, got {len(text_actual)}"
+
+
+def _verify_execution(name: str, result: dict[str, Any], data: Any, summary: str | None) -> None:
+    _check(
+        result.get("success") is True,
+        f"{name}: execution failed: {orjson.dumps(result.get('error')).decode()}",
+    )
+    _check(
+        result.get("data") == data, f"{name}: unexpected data; {_diff(data, result.get('data'))}"
+    )
+    if summary is not None:
+        got = (result.get("metadata") or {}).get("summary")
+        _check(got == summary, f"{name}: summary {got!r}, expected {summary!r}")
+
+
+def _verify_direct(nginx: Nginx) -> None:
+    api = contract.Api(nginx.base_url)
+    for path, body in (("/small", nginx.small), ("/customers", nginx.large)):
+        status, parsed = api.call("GET", path)
+        _check(
+            status == 200 and parsed == orjson.loads(body),
+            f"nginx answered {status} with an unexpected body for {path}",
+        )
+
+
+def _verify_reference(base_url: str) -> None:
+    status, result = contract.Api(base_url).call("POST", "/execute", EXECUTE_BODY)
+    _check(status == 200 and isinstance(result, dict), f"reference answered {status}: {result}")
+    _verify_execution("reference", result, expected_mapped_data(), expected_summary())
+
+
+def _verify_service(name: str, api: contract.Api, key: str, integration_id: str) -> None:
+    plain = contract.execute(api, key, TENANT, integration_id, PLAIN_ENDPOINT, EXECUTE_BODY)
+    _verify_execution(f"{name} {PLAIN_ENDPOINT}", plain, expected_plain_data(), None)
+    mapped = contract.execute(api, key, TENANT, integration_id, MAPPED_ENDPOINT, EXECUTE_BODY)
+    _verify_execution(
+        f"{name} {MAPPED_ENDPOINT}", mapped, expected_mapped_data(), expected_summary()
+    )
+    _check(mapped.get("cached") is False, f"{name} {MAPPED_ENDPOINT}: answered from a cache")
+    for _attempt in range(2):
+        cached = contract.execute(api, key, TENANT, integration_id, CACHED_ENDPOINT, EXECUTE_BODY)
+        _verify_execution(
+            f"{name} {CACHED_ENDPOINT}", cached, expected_mapped_data(), expected_summary()
+        )
+    _check(
+        cached.get("cached") is True,
+        f"{name} {CACHED_ENDPOINT}: the second call was not a cache hit ({cached.get('cached')})",
+    )
+
+
+def _execute_target(
+    name: str, base_url: str, key: str, integration_id: str, endpoint: str, marker: str
+) -> Target:
+    return Target(
+        name=name,
+        url=f"{base_url}/api/v2/execute/{integration_id}/{endpoint}",
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {key}",
+            "X-Tenant-ID": TENANT,
+        },
+        body=orjson.dumps(EXECUTE_BODY),
+        expect=marker,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Measurement
+
+
+def _requests_for(scenario: Scenario, concurrency: int, sizes: Sizes) -> int:
+    return sizes.direct_requests if scenario.direct else sizes.proxy_requests[concurrency]
+
+
+class LoadMonitor:
+    """What else ran on the two cores while a point ran (other users of a shared machine).
+
+    Our processes are pinned, so the busy ticks of the service core minus the CPU time of the
+    proxies pinned there, and those of the load core minus nginx, wrk (our children's rusage)
+    and this orchestrator, are other processes' time. Reported per point as a share of a core,
+    and used by `wait_quiet` to hold a point back while the machine is busy.
+    """
+
+    def __init__(
+        self, service_cpu: int | None, load_cpu: int | None, service_side: list[ManagedProcess]
+    ) -> None:
+        self.service_cpu = service_cpu
+        self.load_cpu = load_cpu
+        self.service_side = service_side
+        self.load_side: list[ManagedProcess] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "time": time.monotonic(),
+            "cores": core_ticks(),
+            "service_side": sum(cpu_ticks(p.pid) for p in self.service_side),
+            "load_side": sum(cpu_ticks(p.pid) for p in self.load_side),
+            "load_seconds": children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime,
+        }
+
+    def others(self, before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float, float]:
+        """(other load on the service core, on the load core, steal on both), in cores."""
+        if self.service_cpu is None or self.load_cpu is None:
+            return 0.0, 0.0, 0.0
+        span = max(after["time"] - before["time"], 1e-6) * CLOCK_TICKS_PER_SECOND
+        service_busy = after["cores"][self.service_cpu][0] - before["cores"][self.service_cpu][0]
+        load_busy = after["cores"][self.load_cpu][0] - before["cores"][self.load_cpu][0]
+        steal = sum(
+            after["cores"][cpu][1] - before["cores"][cpu][1]
+            for cpu in (self.service_cpu, self.load_cpu)
+        )
+        ours_service = after["service_side"] - before["service_side"]
+        ours_load = after["load_side"] - before["load_side"]
+        ours_load += (after["load_seconds"] - before["load_seconds"]) * CLOCK_TICKS_PER_SECOND
+        return (
+            max(0.0, (service_busy - ours_service) / span),
+            max(0.0, (load_busy - ours_load) / span),
+            steal / span,
+        )
+
+    def calibrate(self) -> float:
+        """Milliseconds a fixed pure-Python loop takes on the service core (best of 3).
+
+        On a virtual machine the same core can run at very different speeds from one minute to
+        the next (a busy neighbour on the host), which no counter inside the VM shows. This
+        probe, run just before each point while the servers are idle, makes that visible.
+        """
+        if self.service_cpu is None or self.load_cpu is None:
+            return 0.0
+        best = float("inf")
+        try:
+            os.sched_setaffinity(0, {self.service_cpu})
+            for _ in range(3):
+                started = time.perf_counter()
+                total = 0
+                for number in range(CALIBRATION_LOOP):
+                    total += number
+                best = min(best, time.perf_counter() - started)
+        finally:
+            os.sched_setaffinity(0, {self.load_cpu})
+        return best * 1000
+
+    def wait_quiet(self, threshold: float, max_wait: float) -> float:
+        """Wait (up to `max_wait` s) until other processes use under `threshold` of each core."""
+        if max_wait <= 0 or self.service_cpu is None:
+            return 0.0
+        started = time.monotonic()
+        while True:
+            before = self.snapshot()
+            time.sleep(0.4)
+            service_other, load_other, _steal = self.others(before, self.snapshot())
+            waited = time.monotonic() - started
+            if max(service_other, load_other) <= threshold or waited >= max_wait:
+                return waited
+
+
+def _measure(
+    load: LoadGenerator,
+    monitor: LoadMonitor,
+    scenario: Scenario,
+    concurrency: int,
+    requests: int,
+    quiet: tuple[float, float],
+) -> report.Sample:
+    waited = monitor.wait_quiet(*quiet)
+    calibration_ms = monitor.calibrate()
+    before_snapshot = monitor.snapshot()
+    before = cpu_ticks(scenario.server.pid)
+    result: PointResult = load.run(scenario.target, requests, concurrency, cap_s=600)
+    ticks = cpu_ticks(scenario.server.pid) - before
+    service_other, load_other, steal = monitor.others(before_snapshot, monitor.snapshot())
+    _check(scenario.server.alive(), f"{scenario.server.name} died during {scenario.name}")
+    hit_share: float | None = None
+    if scenario.target.tally:
+        hit_share = min(1.0, result.tallied / result.requests)
+        _check(
+            hit_share >= MIN_HIT_SHARE,
+            f"{scenario.name} c{concurrency}: only {hit_share:.1%} of the answers were cache hits",
+        )
+    return report.Sample(
+        requests=result.requests,
+        rps=result.rps,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        cpu_us_per_req=ticks_to_us(ticks) / result.requests,
+        other_load_service_core=service_other,
+        other_load_load_core=load_other,
+        steal=steal,
+        waited_s=waited,
+        hit_share=hit_share,
+        calibration_ms=calibration_ms,
+    )
+
+
+def _memory_run(
+    load: LoadGenerator, scenario: Scenario, sizes: Sizes, executions: int
+) -> dict[str, Any]:
+    pid = scenario.server.pid
+    warmup = min(sizes.memory_warmup, executions)
+    print(f"memory: {warmup} warm-up executions, then {executions} measured", flush=True)
+    load.run(scenario.target, warmup, 16, cap_s=600)
+    time.sleep(0.5)  # let the batched execution-log writer drain
+    rss_before = rss_bytes(pid)
+    chunk = max(1, executions // 10)
+    series: list[float] = [rss_before / 2**20]
+    done = 0
+    started = time.monotonic()
+    while done < executions:
+        step = min(chunk, executions - done)
+        load.run(scenario.target, step, 16, cap_s=600)
+        done += step
+        series.append(rss_bytes(pid) / 2**20)
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)
+    rss_after = rss_bytes(pid)
+    series[-1] = rss_after / 2**20
+    return {
+        "scenario": scenario.name,
+        "warmup_executions": warmup,
+        "executions": executions,
+        "seconds": round(elapsed, 2),
+        "rss_before_mb": round(rss_before / 2**20, 2),
+        "rss_after_mb": round(rss_after / 2**20, 2),
+        "rss_growth_mb": round((rss_after - rss_before) / 2**20, 2),
+        "rss_series_mb": [round(value, 2) for value in series],
+    }
+
+
+def _profile(
+    args: argparse.Namespace,
+    load: LoadGenerator,
+    scenarios: list[Scenario],
+    sizes: Sizes,
+    workdir: Path,
+    load_cpu: int | None,
+) -> dict[str, str]:
+    """py-spy over execute_mapped, the reference and execute_plain at c16; summaries written
+    next to --out."""
+    written: dict[str, str] = {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("execute_mapped", "reference", "execute_plain"):
+        scenario = next(s for s in scenarios if s.name == name)
+        requests = sizes.proxy_requests[16] * 2
+        _progress(f"profiling {name} at c16 over {requests} requests with py-spy")
+        collapsed = profile.record(
+            load, scenario.target, scenario.server, requests, 16, workdir, load_cpu
+        )
+        focus = ("bench/",) if name == "reference" else ("adaptor/",)
+        title = f"{name} c16 ({scenario.server.name} process)"
+        text = profile.summarise(collapsed, title, focus)
+        summary_path = args.out.parent / f"profile-{name}.txt"
+        summary_path.write_text(text + "\n")
+        shutil.copyfile(collapsed, args.out.parent / f"profile-{name}.collapsed")
+        print(text, flush=True)
+        print(flush=True)
+        written[name] = str(summary_path)
+    return written
+
+
+def _progress(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> int:
+    started = time.monotonic()
+    if args.install_deps:
+        _install_deps()
+    _check_deps()
+    cores = os.cpu_count() or 1
+    service_cpu: int | None = args.service_cpu
+    load_cpu: int | None = args.load_cpu
+    if cores < 2:
+        print("bench: fewer than 2 cores: running unpinned; figures are not comparable")
+        service_cpu = load_cpu = None
+    if load_cpu is not None:
+        pin_self(load_cpu)
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or sizes.rounds
+    memory_executions = args.memory_executions or sizes.memory_executions
+    full_env = bool(os.environ.get("POSTGRES_URI")) and bool(os.environ.get("REDIS_URL"))
+
+    # -- processes
+    nginx = Nginx(workdir, load_cpu)
+    stack.callback(nginx.stop)
+    service, service_url = _service_process("service", workdir, service_cpu, full=False)
+    stack.callback(service.stop)
+    reference, reference_url = _reference_process(workdir, service_cpu, nginx.base_url)
+    stack.callback(reference.stop)
+    service_full: ManagedProcess | None = None
+    full_url = ""
+    if full_env:
+        service_full, full_url = _service_process("service-full", workdir, service_cpu, full=True)
+        stack.callback(service_full.stop)
+    nginx.wait_ready()
+    wait_http_ok(service, f"{service_url}/health/live")
+    wait_http_ok(reference, f"{reference_url}/health")
+    if service_full is not None:
+        wait_http_ok(service_full, f"{full_url}/health/live")
+    _progress(f"started nginx, service, reference{', service-full' if service_full else ''}")
+
+    # -- setup through the contract
+    api = contract.Api(service_url)
+    key = contract.create_tenant_key(api, ADMIN_API_KEY, TENANT)
+    integration_id = contract.create_integration(api, key, TENANT, integration_spec(nginx.base_url))
+    full_api: contract.Api | None = None
+    full_key = full_integration = ""
+    if service_full is not None:
+        full_api = contract.Api(full_url)
+        full_key = contract.create_tenant_key(full_api, ADMIN_API_KEY, TENANT)
+        full_integration = contract.create_integration(
+            full_api, full_key, TENANT, integration_spec(nginx.base_url, rate_limited=True)
+        )
+        stack.callback(contract.delete_integration, full_api, full_key, TENANT, full_integration)
+
+    # -- verification
+    _verify_direct(nginx)
+    _verify_reference(reference_url)
+    _verify_service("service", api, key, integration_id)
+    if full_api is not None:
+        _verify_service("service-full", full_api, full_key, full_integration)
+    _progress("verified: every scenario answers success with the expected data")
+
+    # -- scenarios
+    ok = '"success":true'
+    scenarios = [
+        Scenario(
+            "direct_small",
+            "direct (nginx, small body)",
+            Target("direct_small", f"{nginx.base_url}/small", expect='"object":"customer"'),
+            nginx.process,
+            direct=True,
+        ),
+        Scenario(
+            "direct_large",
+            "direct (nginx, 36 KB body)",
+            Target("direct_large", f"{nginx.base_url}/customers", expect='"object":"list"'),
+            nginx.process,
+            direct=True,
+        ),
+        Scenario(
+            "reference",
+            "reference proxy (mapped)",
+            Target(
+                "reference",
+                f"{reference_url}/execute",
+                method="POST",
+                headers={"Content-Type": "application/json"},
+                body=orjson.dumps(EXECUTE_BODY),
+                expect=ok,
+            ),
+            reference,
+        ),
+        Scenario(
+            "execute_plain",
+            "execute, no mapping, small",
+            _execute_target("execute_plain", service_url, key, integration_id, PLAIN_ENDPOINT, ok),
+            service,
+        ),
+        Scenario(
+            "execute_mapped",
+            "execute, 36 KB mapped",
+            _execute_target(
+                "execute_mapped", service_url, key, integration_id, MAPPED_ENDPOINT, ok
+            ),
+            service,
+        ),
+        Scenario(
+            "execute_cached",
+            "execute, mapped, cache hit",
+            replace(
+                _execute_target(
+                    "execute_cached", service_url, key, integration_id, CACHED_ENDPOINT, ok
+                ),
+                tally='"cached":true',
+            ),
+            service,
+        ),
+    ]
+    if service_full is not None:
+        scenarios.append(
+            Scenario(
+                "execute_full",
+                "execute, mapped, PG+Redis",
+                _execute_target(
+                    "execute_full", full_url, full_key, full_integration, MAPPED_ENDPOINT, ok
+                ),
+                service_full,
+            )
+        )
+
+    load = LoadGenerator(workdir, load_cpu)
+    service_side = [service, reference] + ([service_full] if service_full else [])
+    monitor = LoadMonitor(service_cpu, load_cpu, service_side)
+    monitor.load_side.append(nginx.process)
+    quiet_wait = args.quiet_wait if args.quiet_wait is not None else sizes.quiet_wait
+    quiet = (args.quiet_threshold, quiet_wait)
+    for scenario in scenarios:
+        warmup = sizes.direct_requests if scenario.direct else sizes.warmup_requests
+        load.run(scenario.target, warmup, 16, cap_s=600)
+    _progress(f"warmed up; {rounds} interleaved rounds of {len(scenarios) * 3} points")
+
+    for round_index in range(rounds):
+        round_started = time.monotonic()
+        for concurrency in ALL_CONCURRENCIES:
+            for scenario in scenarios:
+                requests = _requests_for(scenario, concurrency, sizes)
+                sample = _measure(load, monitor, scenario, concurrency, requests, quiet)
+                scenario.samples.setdefault(concurrency, []).append(sample)
+        _progress(
+            f"round {round_index + 1}/{rounds} done in {time.monotonic() - round_started:.1f}s"
+        )
+
+    profiles: dict[str, str] = {}
+    if args.profile:
+        profiles = _profile(args, load, scenarios, sizes, workdir, load_cpu)
+
+    plain = next(s for s in scenarios if s.name == "execute_plain")
+    memory = _memory_run(load, plain, sizes, memory_executions)
+    _check(service.alive(), "the service died during the memory run")
+
+    # -- report
+    results: dict[str, Any] = {
+        "meta": _meta(args, sizes, rounds, nginx, full_env, time.monotonic() - started),
+        "scenarios": {
+            scenario.name: report.summarise_scenario(
+                scenario.title,
+                scenario.server.name,
+                scenario.samples,
+                {c: _requests_for(scenario, c, sizes) for c in ALL_CONCURRENCIES},
+            )
+            for scenario in scenarios
+        },
+        "memory": memory,
+    }
+    if profiles:
+        results["profiles"] = profiles
+    if not full_env:
+        results["scenarios"]["execute_full"] = {
+            "skipped": "POSTGRES_URI and REDIS_URL are not both set"
+        }
+    results["gates"] = report.gates(results["scenarios"], memory)
+    print()
+    print(report.table(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"\nresults written to {args.out} ({time.monotonic() - started:.0f}s)")
+    missed = [name for name, gate in results["gates"].items() if not gate["met"]]
+    return 1 if args.check_gates and missed else 0
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "unknown"
+    text = (completed.stdout + completed.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
+
+
+def _meta(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    rounds: int,
+    nginx: Nginx,
+    full_env: bool,
+    seconds: float,
+) -> dict[str, Any]:
+    commit = _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    try:
+        status = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.splitlines()
+    except OSError:
+        status = []
+    cpu_model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    nginx_binary = find_program("nginx") or "nginx"
+    return {
+        "mode": "quick" if args.quick else "full",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit,
+        "uncommitted_service_changes": [line[3:] for line in status],
+        "python": platform.python_version(),
+        "cpu": cpu_model,
+        "cores": os.cpu_count(),
+        "service_cpu": args.service_cpu,
+        "load_cpu": args.load_cpu,
+        "clock_ticks_per_second": os.sysconf("SC_CLK_TCK"),
+        "nginx": _version([nginx_binary, "-v"]),
+        "wrk": _version([find_program("wrk") or "wrk", "-v"]),
+        "rounds": rounds,
+        "requests_per_point": {
+            "direct": sizes.direct_requests,
+            "proxies": {f"c{c}": n for c, n in sizes.proxy_requests.items()},
+        },
+        "warmup_requests": sizes.warmup_requests,
+        "full_scenario": full_env,
+        "upstream_bytes": {"small": len(nginx.small), "large": len(nginx.large)},
+        "statistic": "median over rounds; spread is min-max over rounds",
+        "seconds_before_report": round(seconds, 1),
+    }

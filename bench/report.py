@@ -1,0 +1,281 @@
+"""Figures, gates, the table and the JSON shape.
+
+Per scenario and concurrency the JSON holds, for each metric (`rps`, `p50_ms`, `p99_ms`,
+`cpu_us_per_req`), the median over the rounds, the min and max over the rounds (the spread),
+and every round's value (`runs`). Medians are used because a round disturbed by something else
+on the machine then moves the spread, not the figure.
+
+Gates are computed from those medians, all from the same run:
+
+- `added_p50_ms_plain_c1`: execute_plain p50 - direct_small p50 at c1; target <= 0.35 ms
+- `added_p50_ms_mapped_c1`: execute_mapped p50 - direct_large p50 at c1; target <= 0.9 ms
+- `cpu_ratio_mapped_vs_reference`: execute_mapped CPU us/req / reference CPU us/req at c16;
+  target <= 1.3
+- `cached_speedup`: execute_cached req/s / execute_mapped req/s at c16; target >= 2.5
+- `p99_ms_mapped_c16`: execute_mapped p99 at c16; target <= 20 ms
+- `rss_growth_mb`: service RSS after - before the memory run (after its warm-up); target <= 10
+
+Each gate also carries `rounds`, the formula applied within each round, and `range`, their
+min-max, so a reader can tell a robust miss from a marginal one.
+"""
+
+from __future__ import annotations
+
+import operator
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One point, one round."""
+
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    other_load_service_core: float = 0.0
+    other_load_load_core: float = 0.0
+    steal: float = 0.0
+    waited_s: float = 0.0
+    hit_share: float | None = None
+    calibration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    target: float
+    op: str  # "<=" or ">="
+
+
+GATES = (
+    Gate("added_p50_ms_plain_c1", "execute_plain p50 - direct_small p50 at c1 (ms)", 0.35, "<="),
+    Gate("added_p50_ms_mapped_c1", "execute_mapped p50 - direct_large p50 at c1 (ms)", 0.9, "<="),
+    Gate(
+        "cpu_ratio_mapped_vs_reference",
+        "execute_mapped CPU us/req / reference CPU us/req at c16",
+        1.3,
+        "<=",
+    ),
+    Gate("cached_speedup", "execute_cached req/s / execute_mapped req/s at c16", 2.5, ">="),
+    Gate("p99_ms_mapped_c16", "execute_mapped p99 at c16 (ms)", 20.0, "<="),
+    Gate("rss_growth_mb", "service RSS growth over the memory run (MB)", 10.0, "<="),
+)
+
+
+def _stats(values: list[float], digits: int) -> dict[str, Any]:
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "runs": [round(value, digits) for value in values],
+    }
+
+
+def summarise_scenario(
+    title: str,
+    server: str,
+    samples: Mapping[int, list[Sample]],
+    requests: Mapping[int, int],
+) -> dict[str, Any]:
+    """The JSON entry of one scenario: per concurrency, each metric's median and spread."""
+    entry: dict[str, Any] = {"title": title, "cpu_of": server}
+    for concurrency, runs in sorted(samples.items()):
+        entry[f"c{concurrency}"] = {
+            "requests_per_run": requests[concurrency],
+            "gated": concurrency in (1, 16),
+            "rps": _stats([sample.rps for sample in runs], 1),
+            "p50_ms": _stats([sample.p50_ms for sample in runs], 3),
+            "p99_ms": _stats([sample.p99_ms for sample in runs], 3),
+            "cpu_us_per_req": _stats([sample.cpu_us_per_req for sample in runs], 1),
+            "other_load_service_core": _stats(
+                [sample.other_load_service_core for sample in runs], 3
+            ),
+            "other_load_load_core": _stats([sample.other_load_load_core for sample in runs], 3),
+            "steal": _stats([sample.steal for sample in runs], 3),
+            "waited_for_quiet_s": _stats([sample.waited_s for sample in runs], 1),
+            "calibration_ms": _stats([sample.calibration_ms for sample in runs], 2),
+        }
+        shares = [sample.hit_share for sample in runs if sample.hit_share is not None]
+        if shares:
+            entry[f"c{concurrency}"]["cache_hit_share"] = _stats(shares, 4)
+    return entry
+
+
+def _metric(scenarios: Mapping[str, Any], name: str, concurrency: int, metric: str) -> Any:
+    return scenarios[name][f"c{concurrency}"][metric]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+_FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, str]] = {
+    # gate: (left operand, right operand or None, operation)
+    "added_p50_ms_plain_c1": (("execute_plain", 1, "p50_ms"), ("direct_small", 1, "p50_ms"), "-"),
+    "added_p50_ms_mapped_c1": (
+        ("execute_mapped", 1, "p50_ms"),
+        ("direct_large", 1, "p50_ms"),
+        "-",
+    ),
+    "cpu_ratio_mapped_vs_reference": (
+        ("execute_mapped", 16, "cpu_us_per_req"),
+        ("reference", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "cached_speedup": (("execute_cached", 16, "rps"), ("execute_mapped", 16, "rps"), "/"),
+    "p99_ms_mapped_c16": (("execute_mapped", 16, "p99_ms"), None, ""),
+}
+
+
+def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, Any]:
+    """Every gate: value (from the medians), per-round values, target, and whether it is met.
+
+    `value` follows the definition: the formula over the medians. `rounds` applies the formula
+    within each round (the points of one round ran minutes apart at most, so a slow spell of
+    the machine affects both operands alike), and `range` is their min-max: the spread.
+    """
+    values: dict[str, tuple[float, list[float]]] = {}
+    for name, (left, right, op) in _FORMULAS.items():
+        left_stats = _metric(scenarios, *left)
+        if right is None:
+            values[name] = (left_stats["median"], list(left_stats["runs"]))
+            continue
+        right_stats = _metric(scenarios, *right)
+        combine: Callable[[float, float], float] = operator.sub if op == "-" else _ratio
+        per_round = [
+            combine(a, b) for a, b in zip(left_stats["runs"], right_stats["runs"], strict=True)
+        ]
+        values[name] = (combine(left_stats["median"], right_stats["median"]), per_round)
+    growth = float(memory["rss_growth_mb"])
+    values["rss_growth_mb"] = (growth, [growth])
+
+    out: dict[str, Any] = {}
+    for gate in GATES:
+        value, per_round = values[gate.name]
+        met = value <= gate.target if gate.op == "<=" else value >= gate.target
+        out[gate.name] = {
+            "value": round(value, 3),
+            "range": [round(min(per_round), 3), round(max(per_round), 3)],
+            "rounds": [round(item, 3) for item in per_round],
+            "target": f"{gate.op} {gate.target:g}",
+            "met": met,
+            "description": gate.description,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Table
+
+
+def _cell(stats: Mapping[str, Any], digits: int) -> str:
+    return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}-{stats['max']:.{digits}f}]"
+
+
+def table(results: Mapping[str, Any]) -> str:
+    """The human-readable report: scenarios, memory, gates."""
+    header = ("scenario", "c", "req/s", "p50 ms", "p99 ms", "CPU us/req", "others")
+    rows: list[tuple[str, ...]] = []
+    skipped: list[str] = []
+    busiest = 0.0
+    for name, entry in results["scenarios"].items():
+        if "skipped" in entry:
+            skipped.append(f"{name}: skipped ({entry['skipped']})")
+            continue
+        for key in sorted((k for k in entry if k.startswith("c") and k[1:].isdigit()), key=len):
+            point = entry[key]
+            service_other = point["other_load_service_core"]["median"]
+            load_other = point["other_load_load_core"]["median"]
+            busiest = max(busiest, service_other, load_other)
+            rows.append(
+                (
+                    name,
+                    key[1:],
+                    _cell(point["rps"], 0),
+                    _cell(point["p50_ms"], 3),
+                    _cell(point["p99_ms"], 2),
+                    _cell(point["cpu_us_per_req"], 0),
+                    f"{service_other:.2f}/{load_other:.2f}",
+                )
+            )
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+
+    meta = results.get("meta", {})
+    parts = [
+        f"Adaptor Service benchmark ({meta.get('mode', '?')}, {meta.get('rounds', '?')} rounds, "
+        f"commit {meta.get('commit', '?')}): median [min-max] over rounds",
+        line(header),
+        line(tuple("-" * width for width in widths)),
+    ]
+    if meta.get("uncommitted_service_changes"):
+        changed = ", ".join(meta["uncommitted_service_changes"])
+        parts.insert(1, f"note: the service ran with uncommitted changes in: {changed}")
+    previous = ""
+    for row in rows:
+        if row[0] != previous and previous:
+            parts.append("")
+        previous = row[0]
+        parts.append(line(row))
+    parts += [f"{name}" for name in skipped]
+    parts.append(
+        "others: cores' worth of CPU used by other processes on the service/load core during "
+        "the point (median)"
+    )
+    probes = [
+        value
+        for entry in results["scenarios"].values()
+        for key, point in entry.items()
+        if key.startswith("c") and key[1:].isdigit()
+        for value in point["calibration_ms"]["runs"]
+    ]
+    if probes and max(probes) > 0:
+        slowest = max(probes) / min(probes)
+        parts.append(
+            f"speed probe (a fixed loop on the service core before each point): median "
+            f"{statistics.median(probes):.1f} ms [{min(probes):.1f}-{max(probes):.1f}]"
+        )
+        if slowest > 1.25:
+            parts.append(
+                f"WARNING: the service core's speed varied {slowest:.1f}x during the run (a "
+                "virtual machine's neighbours); per-round gate values are more robust than "
+                "cross-round spreads"
+            )
+    if busiest > 0.1:
+        parts.append(
+            f"WARNING: other processes used up to {busiest:.2f} of a core during some points: "
+            "latencies and CPU figures are inflated; rerun on a quiet machine"
+        )
+
+    memory = results.get("memory")
+    if memory:
+        parts += [
+            "",
+            f"memory ({memory['scenario']}, c16): RSS {memory['rss_before_mb']:.1f} MB -> "
+            f"{memory['rss_after_mb']:.1f} MB over {memory['executions']} executions "
+            f"(after {memory['warmup_executions']} warm-up), growth "
+            f"{memory['rss_growth_mb']:+.1f} MB",
+        ]
+
+    parts += ["", "gates (value from the medians [min-max of the value within each round]):"]
+    name_width = max(len(name) for name in results["gates"])
+    for name, gate in results["gates"].items():
+        low, high = gate["range"]
+        verdict = "met" if gate["met"] else "MISSED"
+        parts.append(
+            f"  {name.ljust(name_width)}  {gate['value']:>9.3f}  [{low:.3f}-{high:.3f}]"
+            f"  target {gate['target']:<7}  {verdict}"
+        )
+    return "\n".join(parts)
