@@ -40,6 +40,7 @@ from adaptor.mapping.errors import (
     Problem,
     TransformError,
 )
+from adaptor.mapping.jmes import returns_fresh_objects
 from adaptor.mapping.paths import (
     Expression,
     ExpressionCache,
@@ -153,6 +154,8 @@ class _Rule:
     path: tuple[Segment, ...]
     transform: Transform
     condition: Expression | None
+    key: str | None = None
+    """The field name when `path` is one name (`balance`): read and written directly."""
 
 
 def _truthy(value: Any) -> bool:
@@ -251,6 +254,9 @@ class CompiledEndpoint:
             self._flat_fields = ()
         self._response_rules = response_rules
         self._default_values = default_values
+        # Items the data_path builds itself (`items[*].{id: id}`) belong to this mapping, so
+        # transformations may write into them without copying each one first.
+        self._owned_items = data_path is not None and returns_fresh_objects(data_path.parsed.parsed)
         self._schema = schema
         self._summary = summary
         self._cache_key_fields = cache_key_fields
@@ -448,7 +454,7 @@ class CompiledEndpoint:
                         set_path(out, source.target, value)
             owned = True
         else:
-            out, owned = item, False
+            out, owned = item, self._owned_items
         if not isinstance(out, dict) or not (self._response_rules or self._default_values):
             return out
         for rule in self._response_rules:
@@ -477,36 +483,46 @@ class CompiledEndpoint:
     ) -> dict[str, Any]:
         """Apply one transformation rule to `target` and return it (copied first unless
         `own`); failures keep the original value and add a warning."""
-        where: Loc = (*loc, *rule.path)
         if rule.condition is not None:
             try:
                 if not _truthy(rule.condition.search(context)):
                     return target
             except JMESPathError as exc:
-                warnings.add(where, f"condition {rule.condition.source!r} failed: {exc}")
+                warnings.add(
+                    (*loc, *rule.path), f"condition {rule.condition.source!r} failed: {exc}"
+                )
                 return target
-        current = get_path(target, rule.path)
-        if current is None and not rule.transform.accepts_missing:
+        key = rule.key
+        current = target.get(key) if key is not None else get_path(target, rule.path)
+        transform = rule.transform
+        if current is None and not transform.accepts_missing:
             return target
         try:
-            result = rule.transform.apply(current, context)
+            result = transform.apply(current, context)
         except _TRANSFORM_FAILURES as exc:
             warnings.add(
-                where,
-                f"{rule.transform.name} failed, original value kept: {exc or type(exc).__name__}",
+                (*loc, *rule.path),
+                f"{transform.name} failed, original value kept: {exc or type(exc).__name__}",
             )
             return target
         if result is current:
             return target
         if not own:
             target = dict(target)
+        if key is not None:
+            # One name on an object: what set_path and delete_path reduce to, without the walk.
+            if result is None:
+                target.pop(key, None)
+            else:
+                target[key] = result
+            return target
         try:
             if result is None:
                 delete_path(target, rule.path, copy_containers=True)
             else:
                 set_path(target, rule.path, result, copy_containers=True)
         except PathError as exc:
-            warnings.add(where, f"{rule.transform.name} result not set: {exc}")
+            warnings.add((*loc, *rule.path), f"{transform.name} result not set: {exc}")
         return target
 
     # ---------------------------------------------------------------------------- summary
@@ -582,7 +598,11 @@ class _Compiler:
             or (rule.condition is not None and condition is None)
         ):
             return None
-        return _Rule(section=target[0], path=target[1], transform=transform, condition=condition)
+        path = target[1]
+        key = path[0] if len(path) == 1 and isinstance(path[0], str) else None
+        return _Rule(
+            section=target[0], path=path, transform=transform, condition=condition, key=key
+        )
 
     def path_parts(self, path: str) -> tuple[tuple[bool, str], ...]:
         parts: list[tuple[bool, str]] = []

@@ -554,3 +554,29 @@ def compile_tree(node: Any) -> Evaluator:
         return compile_node(node)
     except RecursionError:
         return _interpreted(node)
+
+
+def _builds_object(node: Any) -> bool:
+    """Whether every object the node evaluates to is a new dict made by the evaluation."""
+    kind = node["type"]
+    if kind == "multi_select_dict":
+        return True
+    if kind in ("subexpression", "index_expression", "pipe"):
+        return _builds_object(node["children"][-1])
+    return False
+
+
+def returns_fresh_objects(node: Any) -> bool:
+    """Whether the objects a search returns, or the objects in the list it returns, are all
+    built by the search (`{id: id}`, `items[?x].{id: id}`) rather than taken from the input.
+
+    Callers may then modify those objects' top level in place instead of copying them first.
+    """
+    if _builds_object(node):
+        return True
+    kind = node["type"]
+    if kind in ("projection", "filter_projection", "value_projection"):
+        return _builds_object(node["children"][1])
+    if kind in ("subexpression", "index_expression", "pipe"):
+        return returns_fresh_objects(node["children"][-1])
+    return False

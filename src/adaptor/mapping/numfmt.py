@@ -69,6 +69,7 @@ class FastNumberFormat:
         "_quantum",
         "_scale",
         "_suffix",
+        "_thousands",
     )
 
     def __init__(
@@ -91,6 +92,7 @@ class FastNumberFormat:
         self._scale = 10**digits
         self._group = group
         self._decimal = decimal
+        self._thousands = grouping == (3, 3) and min_int <= 1
 
     def _render(self, negative: bool, whole: str, fraction: str) -> str:
         if len(whole) < self._min_int:
@@ -133,9 +135,20 @@ class FastNumberFormat:
         digits = self._digits
         magnitude = -minor if minor < 0 else minor
         if digits:
-            whole, fraction = divmod(magnitude, self._scale)
-            return self._render(minor < 0, str(whole), str(fraction).zfill(digits))
-        return self._render(minor < 0, str(magnitude), "")
+            whole, remainder = divmod(magnitude, self._scale)
+            fraction = str(remainder).zfill(digits)
+        else:
+            whole, fraction = magnitude, ""
+        if not self._thousands:
+            return self._render(minor < 0, str(whole), fraction)
+        # Groups of three with one digit minimum: Python's own `,` grouping does the walk.
+        text = f"{whole:,}"
+        if self._group != ",":
+            text = text.replace(",", self._group)
+        if digits:
+            text = text + self._decimal + fraction
+        index = 1 if minor < 0 else 0
+        return self._prefix[index] + text + self._suffix[index]
 
 
 def _plain_affixes(
