@@ -13,6 +13,7 @@ currency names) and when it reproduces babel's output for a set of probe values.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, DecimalException
 from typing import Final
 
@@ -188,6 +189,9 @@ def _verified(
     return True
 
 
+# Formatters are immutable, so every transform (and every endpoint compiled after a reload)
+# shares one per key, and babel's verification runs once per process.
+@functools.lru_cache(maxsize=1024)
 def build_currency_format(
     currency: str, locale: babel.Locale, *, minor_units: bool = False
 ) -> FastNumberFormat | None:
@@ -227,6 +231,7 @@ def build_currency_format(
     return fast if ok else None
 
 
+@functools.lru_cache(maxsize=256)
 def build_decimal_format(pattern_text: str, locale: babel.Locale) -> FastNumberFormat | None:
     """A verified fast equivalent of `babel.numbers.format_decimal(x, format=pattern_text,
     locale=…)` for patterns whose fraction has a fixed length, or None."""
