@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from adaptor import __version__
 from adaptor.config import Settings, load_settings
 from adaptor.errors import AdaptorError
 from adaptor.executions.endpoints import router as executions_router
+from adaptor.ids import new_request_id
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
 from adaptor.observability.endpoints import router as ops_router
@@ -87,7 +87,7 @@ class RequestContextMiddleware:
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
         if not request_id:
-            request_id = uuid.uuid4().hex
+            request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("latin-1"))
 

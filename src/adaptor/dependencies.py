@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 _TENANT = re.compile(TENANT_PATTERN)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread.
     services: Services = request.app.state.services
     return services
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from adaptor.domain.integration import RetryConfig, StrictModel
+from adaptor.ids import new_uuid
 
 
 class ErrorCode(StrEnum):
@@ -81,7 +81,7 @@ class IntegrationResponse(BaseModel):
 
 
 class ExecutionLog(BaseModel):
-    log_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    log_id: str = Field(default_factory=new_uuid)
     tenant_id: str
     integration_id: str
     endpoint_name: str

@@ -18,7 +18,7 @@ from sqlalchemy import insert
 
 from adaptor.domain import ExecutionLog
 from adaptor.storage.database import Database
-from adaptor.storage.tables import ExecutionLogRow
+from adaptor.storage.tables import Base
 
 log = structlog.get_logger("adaptor.executions.logs")
 
@@ -133,8 +133,8 @@ class ExecutionLogWriter:
     async def _write(self, batch: list[ExecutionLog]) -> None:
         rows = [_row(entry) for entry in batch]
         if self.database.is_sqlite:
-            async with self.database.session() as session:
-                await session.execute(insert(ExecutionLogRow), rows)
+            async with self.database.engine.begin() as conn:
+                await conn.execute(insert(Base.metadata.tables["execution_logs"]), rows)
             return
         records = [tuple(row[column] for column in COLUMNS) for row in rows]
         async with self.database.engine.connect() as conn:

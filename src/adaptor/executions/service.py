@@ -31,7 +31,6 @@ import asyncio
 import math
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +53,7 @@ from adaptor.errors import Conflict, NotFound, ValidationFailed
 from adaptor.executions.logs import ExecutionLogWriter
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
+from adaptor.ids import new_request_id
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
@@ -209,7 +209,7 @@ class ExecutionService:
     ) -> tuple[ExecutionResult, list[str]]:
         started = time.perf_counter()
         options = options or ExecutionOptions()
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or new_request_id()
 
         # 1-3. configuration (cached in process), tenant, endpoint
         runtime = await self.runtimes.get(tenant_id, integration_id)
