@@ -323,9 +323,13 @@ def _verify_direct(nginx: Nginx) -> None:
 
 
 def _verify_reference(base_url: str) -> None:
-    status, result = contract.Api(base_url).call("POST", "/execute", EXECUTE_BODY)
+    api = contract.Api(base_url)
+    status, result = api.call("POST", "/execute", EXECUTE_BODY)
     _check(status == 200 and isinstance(result, dict), f"reference answered {status}: {result}")
     _verify_execution("reference", result, expected_mapped_data(), expected_summary())
+    status, result = api.call("POST", "/execute_plain", EXECUTE_BODY)
+    _check(status == 200 and isinstance(result, dict), f"reference answered {status}: {result}")
+    _verify_execution("reference_plain", result, expected_plain_data(), None)
 
 
 def _verify_service(name: str, api: contract.Api, key: str, integration_id: str) -> None:
@@ -565,6 +569,8 @@ def _progress(text: str) -> None:
 
 def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -> int:
     started = time.monotonic()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    changed = _uncommitted_service_changes()
     if args.install_deps:
         _install_deps()
     _check_deps()
@@ -653,6 +659,19 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             reference,
         ),
         Scenario(
+            "reference_plain",
+            "reference proxy (plain)",
+            Target(
+                "reference_plain",
+                f"{reference_url}/execute_plain",
+                method="POST",
+                headers={"Content-Type": "application/json"},
+                body=orjson.dumps(EXECUTE_BODY),
+                expect=ok,
+            ),
+            reference,
+        ),
+        Scenario(
             "execute_plain",
             "execute, no mapping, small",
             _execute_target("execute_plain", service_url, key, integration_id, PLAIN_ENDPOINT, ok),
@@ -722,7 +741,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
 
     # -- report
     results: dict[str, Any] = {
-        "meta": _meta(args, sizes, rounds, nginx, full_env, time.monotonic() - started),
+        "meta": _meta(
+            args, sizes, rounds, nginx, full_env, time.monotonic() - started, started_at, changed
+        ),
         "scenarios": {
             scenario.name: report.summarise_scenario(
                 scenario.title,
@@ -759,15 +780,8 @@ def _version(argv: list[str]) -> str:
     return text[0] if text else "unknown"
 
 
-def _meta(
-    args: argparse.Namespace,
-    sizes: Sizes,
-    rounds: int,
-    nginx: Nginx,
-    full_env: bool,
-    seconds: float,
-) -> dict[str, Any]:
-    commit = _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+def _uncommitted_service_changes() -> list[str]:
+    """Files under src/ that differ from the commit: the service runs from the work tree."""
     try:
         status = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
@@ -777,7 +791,21 @@ def _meta(
             check=False,
         ).stdout.splitlines()
     except OSError:
-        status = []
+        return []
+    return [line[3:] for line in status]
+
+
+def _meta(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    rounds: int,
+    nginx: Nginx,
+    full_env: bool,
+    seconds: float,
+    started_at: str,
+    changed: list[str],
+) -> dict[str, Any]:
+    commit = _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     cpu_model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -787,9 +815,9 @@ def _meta(
     nginx_binary = find_program("nginx") or "nginx"
     return {
         "mode": "quick" if args.quick else "full",
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started_at": started_at,
         "commit": commit,
-        "uncommitted_service_changes": [line[3:] for line in status],
+        "uncommitted_service_changes": changed,
         "python": platform.python_version(),
         "cpu": cpu_model,
         "cores": os.cpu_count(),

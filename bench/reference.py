@@ -15,6 +15,9 @@ uvloop and httptools, one worker, access log off, pinned to the service's core. 
 `data` is checked to equal the service's expected data before it is measured, so the two do
 the same work.
 
+`POST /execute_plain` is the same floor for `execute_plain`: the hop for the small body with no
+mapping (scenario `reference_plain`, reported, not gated).
+
 Run: `python -m bench.reference --port 8010 --upstream http://127.0.0.1:8011`.
 """
 
@@ -47,6 +50,7 @@ from bench.scenarios import (
 )
 
 UPSTREAM_PATH = "/customers"
+PLAIN_PATH = "/small"
 POOL_SIZE = 20
 """Upstream connections, as the service's default CONNECTION_POOL_SIZE."""
 TIMEOUT_S = 5.0
@@ -56,6 +60,8 @@ TIMEOUT_S = 5.0
 def create_app(upstream: str) -> FastAPI:
     """The proxy for `upstream` (a base URL such as http://127.0.0.1:8011)."""
     url = upstream.rstrip("/") + UPSTREAM_PATH
+    plain_url = upstream.rstrip("/") + PLAIN_PATH
+    plain_headers = {"X-API-Key": UPSTREAM_API_KEY}
     query = {name: jmespath.compile(source) for name, source in QUERY_MAPPING.items()}
     headers = {name: jmespath.compile(source) for name, source in HEADER_MAPPING.items()}
     data_path = jmespath.compile(DATA_PATH)
@@ -84,6 +90,23 @@ def create_app(upstream: str) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         return Response(b"{}", media_type="application/json")
+
+    @app.post("/execute_plain")
+    async def execute_plain(request: Request) -> Response:
+        # The floor for execute_plain: the same hop for the small body, no mapping at all.
+        started = time.perf_counter()
+        orjson.loads(await request.body())
+        assert session is not None
+        async with session.get(plain_url, headers=plain_headers) as upstream_response:
+            status = upstream_response.status
+            raw = await upstream_response.read()
+        result = {
+            "success": status < 400,
+            "data": orjson.loads(raw),
+            "execution_time_ms": round((time.perf_counter() - started) * 1000),
+            "metadata": {"status_code": status},
+        }
+        return Response(orjson.dumps(result), media_type="application/json")
 
     @app.post("/execute")
     async def execute(request: Request) -> Response:
