@@ -91,6 +91,9 @@ class RuntimeCache:
         if entry is not None:
             if self._clock() - entry.loaded_at < self.revalidate_after_s:
                 return entry
+            # This caller checks the version; concurrent ones keep using the entry meanwhile
+            # rather than all asking the database at once.
+            entry.loaded_at = self._clock()
             if await self._still_current(entry):
                 entry.loaded_at = self._clock()
                 return entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -30,13 +31,19 @@ def new_plain_key() -> str:
 
 
 class ApiKeyService:
-    """Owns API keys. Lookups are cached in process briefly; a revoke here clears the entry."""
+    """Owns API keys. Lookups are cached in process briefly; a revoke here clears the entry.
+
+    When an entry expires, the first request looks the key up again while concurrent ones keep
+    the current answer, and requests for a key not yet cached share one lookup: an expiry
+    never sends every in-flight request to the database at once.
+    """
 
     CACHE_SECONDS = 2.0
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._cache: dict[str, tuple[float, Caller | None]] = {}
+        self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
@@ -49,17 +56,29 @@ class ApiKeyService:
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             caller = hit[1]
+        elif hit is not None:
+            self._cache[digest] = (now + self.CACHE_SECONDS, hit[1])
+            caller = await self._lookup(digest)
         else:
-            async with self.database.session() as session:
-                row = await ApiKeyRepository(session).by_hash(digest)
-            caller = None
-            if row is not None and row.revoked_at is None:
-                caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now + self.CACHE_SECONDS, caller)
+            pending = self._lookups.get(digest)
+            if pending is None:
+                pending = asyncio.ensure_future(self._lookup(digest))
+                self._lookups[digest] = pending
+                pending.add_done_callback(lambda _: self._lookups.pop(digest, None))
+            caller = await asyncio.shield(pending)
         if caller is None:
             raise Unauthorized("The API key is unknown or revoked")
+        return caller
+
+    async def _lookup(self, digest: str) -> Caller | None:
+        async with self.database.session() as session:
+            row = await ApiKeyRepository(session).by_hash(digest)
+        caller = None
+        if row is not None and row.revoked_at is None:
+            caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic() + self.CACHE_SECONDS, caller)
         return caller
 
     async def create(
