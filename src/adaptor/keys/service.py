@@ -44,6 +44,7 @@ class ApiKeyService:
         self.database = database
         self._cache: dict[str, tuple[float, Caller | None]] = {}
         self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
+        self._revocations = 0  # a lookup that raced a revoke must not cache its older answer
 
     async def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
@@ -71,11 +72,15 @@ class ApiKeyService:
         return caller
 
     async def _lookup(self, digest: str) -> Caller | None:
+        revocations = self._revocations
         async with self.database.session() as session:
             row = await ApiKeyRepository(session).by_hash(digest)
         caller = None
         if row is not None and row.revoked_at is None:
             caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
+        if revocations != self._revocations:
+            self._cache.pop(digest, None)
+            return caller
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (time.monotonic() + self.CACHE_SECONDS, caller)
@@ -146,6 +151,7 @@ class ApiKeyService:
                 raise NotFound(f"API key {key_id} does not exist")
             await repo.revoke(key_id, datetime.now(UTC))
             digest = row.key_hash
+        self._revocations += 1
         self._cache.pop(digest, None)
 
 
