@@ -12,10 +12,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adaptor import __version__
 from adaptor.config import Settings, load_settings
+from adaptor.dependencies import resolve_tenant
+from adaptor.domain import ExecutionRequest
 from adaptor.errors import AdaptorError
 from adaptor.executions.endpoints import router as executions_router
 from adaptor.ids import new_request_id
@@ -69,7 +72,16 @@ def problem(
 
 
 class RequestContextMiddleware:
-    """Request ids on every response, and a hard cap on request body size (413)."""
+    """Request ids on every response, a hard cap on request body size (413), and the direct
+    route for executions.
+
+    `POST /api/v2/execute/{integration_id}/{endpoint_name}` is the call a conversation waits
+    on, so it is answered here without FastAPI's routing and dependency resolution: the same
+    authentication, tenant check, body model and service call, in a fraction of the time. A
+    body that does not validate, or anything unusual about the request (no Content-Length, not
+    JSON, an odd path), goes to the FastAPI route with the body replayed, so every error reads
+    exactly as the documented route's.
+    """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -100,6 +112,19 @@ class RequestContextMiddleware:
             await self._too_large(scope, receive, send_with_id)
             return
 
+        if (
+            length is not None
+            and scope["method"] == "POST"
+            and scope["path"].startswith(EXECUTE_PREFIX)
+        ):
+            target = _execute_target(scope["path"])
+            if target is not None:
+                await self._execute(scope, receive, send, target, request_id, header)
+                return
+
+        await self._general(scope, receive, send_with_id)
+
+    async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A body without Content-Length is counted as it streams in. Once it passes the limit
         # the app sees an error while reading, and whatever it answers is replaced by the 413.
         received = 0
@@ -122,15 +147,112 @@ class RequestContextMiddleware:
             if overflow:
                 if not started:
                     started = True
-                    await self._too_large(scope, receive, send_with_id)
+                    await self._too_large(scope, receive, send)
                 return
-            await send_with_id(message)
+            await send(message)
 
         try:
             await self.app(scope, bounded_receive, guarded_send)
         except _BodyTooLarge:
             if not started:
+                await self._too_large(scope, receive, send)
+
+    async def _execute(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: tuple[str, str],
+        request_id: str,
+        id_header: tuple[bytes, bytes],
+    ) -> None:
+        """The execute route, answered directly (see the class docstring)."""
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
                 await self._too_large(scope, receive, send_with_id)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+        authorization: str | None = None
+        tenant_header: str | None = None
+        json_body = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"x-tenant-id":
+                if tenant_header is None:
+                    tenant_header = value.decode("latin-1")
+            elif name == b"content-type":
+                json_body = value.split(b";", 1)[0].strip().lower() == b"application/json"
+
+        request: ExecutionRequest | None = None
+        if json_body:
+            try:
+                request = ExecutionRequest.model_validate_json(body)
+            except ValidationError:
+                request = None
+        if request is None:
+            await self.app(scope, _replay(body, receive), send_with_id)
+            return
+
+        try:
+            services: Services = scope["app"].state.services
+            caller = await services.keys.authenticate(authorization)
+            tenant_id = resolve_tenant(caller, tenant_header)
+            payload = await services.executions.execute_serialised(
+                tenant_id,
+                target[0],
+                target[1],
+                request.input_data,
+                request.options,
+                context=request.context,
+                request_id=request_id,
+            )
+        except AdaptorError as exc:
+            response = problem(
+                exc.status_code, exc.title, exc.message, errors=exc.errors, headers=exc.headers
+            )
+            await response(scope, receive, send_with_id)
+            return
+        except Exception as exc:
+            log.error(
+                "app.unhandled_error",
+                path=scope["path"],
+                error_type=type(exc).__name__,
+                request_id=request_id,
+            )
+            response = problem(500, "Internal Server Error", "An unexpected error occurred")
+            await response(scope, receive, send_with_id)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(payload)).encode("ascii")),
+                    (b"content-type", b"application/json"),
+                    id_header,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(
@@ -143,6 +265,32 @@ class RequestContextMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+EXECUTE_PREFIX = "/api/v2/execute/"
+
+
+def _execute_target(path: str) -> tuple[str, str] | None:
+    """`(integration_id, endpoint_name)` of an execute path, or None for any other path
+    (batch, a trailing slash, an empty or extra segment)."""
+    integration_id, slash, endpoint_name = path[len(EXECUTE_PREFIX) :].partition("/")
+    if not integration_id or not endpoint_name or not slash or "/" in endpoint_name:
+        return None
+    return integration_id, endpoint_name
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands over an already read body, then defers to the server's."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _located(errors: list[Any]) -> list[dict[str, Any]]:

@@ -58,6 +58,11 @@ async def tenant_scope(
         ),
     ] = None,
 ) -> str:
+    return resolve_tenant(caller, x_tenant_id)
+
+
+def resolve_tenant(caller: Caller, x_tenant_id: str | None) -> str:
+    """The tenant a request acts for: X-Tenant-ID checked against the caller's key."""
     if x_tenant_id is None:
         if caller.tenant_id is None:
             raise ValidationFailed.of(
