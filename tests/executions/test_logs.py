@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adaptor.domain import ExecutionLog
-from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.repository import ExecutionLogRepository
 from adaptor.storage.database import Database
 from adaptor.storage.tables import ExecutionLogRow
@@ -27,8 +26,9 @@ async def database(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
     await db.close()
 
 
-def entry(tenant: str, integration: str, offset_ms: int = 0, **fields: object) -> ExecutionLog:
+def entry(tenant: str, integration: str, offset_ms: int = 0, **fields: object) -> LogRecord:
     values: dict[str, object] = {
+        "log_id": str(uuid.uuid4()),
         "tenant_id": tenant,
         "integration_id": integration,
         "endpoint_name": "list_customers",
@@ -39,9 +39,13 @@ def entry(tenant: str, integration: str, offset_ms: int = 0, **fields: object) -
         "status_code": 200,
         "request_size_bytes": 10,
         "response_size_bytes": 2048,
+        "error_code": None,
+        "error_message": None,
+        "retry_count": 0,
+        "cached": False,
     }
     values.update(fields)
-    return ExecutionLog.model_validate(values)
+    return LogRecord(**values)  # type: ignore[arg-type]
 
 
 async def count(database: Database, integration: str) -> int:
@@ -79,7 +83,7 @@ async def test_failed_write_is_retried_not_discarded(database: Database) -> None
     real_write = writer._write
     failures = {"left": 2}
 
-    async def flaky(batch: list[ExecutionLog]) -> None:
+    async def flaky(batch: list[LogRecord]) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("database blip")

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import insert
 
-from adaptor.domain import ExecutionLog
 from adaptor.storage.database import Database
 from adaptor.storage.tables import Base
 
@@ -41,6 +40,45 @@ COLUMNS = (
 )
 
 
+class LogRecord(NamedTuple):
+    """One execution log as it is stored (the `execution_logs` columns, in order).
+
+    A plain tuple: it is built on every execution, and goes to COPY as it is.
+    """
+
+    log_id: str
+    tenant_id: str
+    integration_id: str
+    endpoint_name: str
+    request_id: str
+    timestamp: datetime
+    duration_ms: int
+    success: bool
+    status_code: int | None
+    error_code: str | None
+    error_message: str | None
+    request_size_bytes: int
+    response_size_bytes: int
+    retry_count: int
+    cached: bool
+
+    def stored(self) -> LogRecord:
+        """The record with the column limits applied and an aware timestamp."""
+        timestamp = self.timestamp if self.timestamp.tzinfo else self.timestamp.replace(tzinfo=UTC)
+        request_id = self.request_id[:64]
+        message = self.error_message[:2000] if self.error_message else None
+        if (
+            timestamp is self.timestamp
+            and request_id is self.request_id
+            and message is self.error_message
+        ):
+            return self
+        return self._replace(timestamp=timestamp, request_id=request_id, error_message=message)
+
+
+assert LogRecord._fields == COLUMNS
+
+
 class ExecutionLogWriter:
     """Owns the queue and the task that drains it."""
 
@@ -57,7 +95,7 @@ class ExecutionLogWriter:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_backoff_s = max_backoff_s
-        self._queue: asyncio.Queue[ExecutionLog] = asyncio.Queue(maxsize=capacity)
+        self._queue: asyncio.Queue[LogRecord] = asyncio.Queue(maxsize=capacity)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake = asyncio.Event()
@@ -68,7 +106,7 @@ class ExecutionLogWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="execution-log-writer")
 
-    async def record(self, entry: ExecutionLog) -> None:
+    async def record(self, entry: LogRecord) -> None:
         """Queue a log; waits only when the queue is full (back-pressure, never loss)."""
         try:
             self._queue.put_nowait(entry)
@@ -110,7 +148,7 @@ class ExecutionLogWriter:
             for _ in batch:
                 self._queue.task_done()
 
-    async def _write_until_done(self, batch: list[ExecutionLog]) -> None:
+    async def _write_until_done(self, batch: list[LogRecord]) -> None:
         delay = 0.05
         while True:
             try:
@@ -130,38 +168,19 @@ class ExecutionLogWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
 
-    async def _write(self, batch: list[ExecutionLog]) -> None:
-        rows = [_row(entry) for entry in batch]
+    async def _write(self, batch: list[LogRecord]) -> None:
+        records = [entry.stored() for entry in batch]
         if self.database.is_sqlite:
             async with self.database.engine.begin() as conn:
-                await conn.execute(insert(Base.metadata.tables["execution_logs"]), rows)
+                await conn.execute(
+                    insert(Base.metadata.tables["execution_logs"]),
+                    [entry._asdict() for entry in records],
+                )
             return
-        records = [tuple(row[column] for column in COLUMNS) for row in rows]
         async with self.database.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             await driver.copy_records_to_table("execution_logs", records=records, columns=COLUMNS)
-
-
-def _row(entry: ExecutionLog) -> dict[str, Any]:
-    timestamp = entry.timestamp if entry.timestamp.tzinfo else entry.timestamp.replace(tzinfo=UTC)
-    return {
-        "log_id": entry.log_id,
-        "tenant_id": entry.tenant_id,
-        "integration_id": entry.integration_id,
-        "endpoint_name": entry.endpoint_name,
-        "request_id": entry.request_id[:64],
-        "timestamp": timestamp,
-        "duration_ms": entry.duration_ms,
-        "success": entry.success,
-        "status_code": entry.status_code,
-        "error_code": entry.error_code,
-        "error_message": (entry.error_message or None) and entry.error_message[:2000],
-        "request_size_bytes": entry.request_size_bytes,
-        "response_size_bytes": entry.response_size_bytes,
-        "retry_count": entry.retry_count,
-        "cached": entry.cached,
-    }
 
 
 def utcnow() -> datetime:

@@ -37,12 +37,12 @@ from typing import Any
 
 import orjson
 import structlog
+from pydantic_core import to_jsonable_python
 
 from adaptor.domain import (
     EndpointConfig,
     ErrorCode,
     ErrorDetail,
-    ExecutionLog,
     ExecutionOptions,
     ExecutionResult,
     IntegrationResponse,
@@ -50,10 +50,10 @@ from adaptor.domain import (
     RetryConfig,
 )
 from adaptor.errors import Conflict, NotFound, ValidationFailed
-from adaptor.executions.logs import ExecutionLogWriter
+from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
-from adaptor.ids import new_request_id
+from adaptor.ids import new_request_id, new_uuid
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
@@ -178,7 +178,9 @@ class ExecutionService:
         )
         body = _serialise(result)
         scrubbed = scrub_secrets(body, secrets)
-        return result if scrubbed is body else ExecutionResult.model_validate_json(scrubbed)
+        if scrubbed is body:
+            return ExecutionResult.model_validate(result)
+        return ExecutionResult.model_validate_json(scrubbed)
 
     async def execute_serialised(
         self,
@@ -206,7 +208,7 @@ class ExecutionService:
         options: ExecutionOptions | None,
         context: dict[str, Any] | None,
         request_id: str | None,
-    ) -> tuple[ExecutionResult, list[str]]:
+    ) -> tuple[dict[str, Any], list[str]]:
         started = time.perf_counter()
         options = options or ExecutionOptions()
         request_id = request_id or new_request_id()
@@ -324,27 +326,28 @@ class ExecutionService:
             for other in endpoint.invalidates:
                 await self.cache.invalidate(tenant_id, integration_id, other)
         elapsed_ms = round((time.perf_counter() - started) * 1000)
-        error = ErrorDetail.model_validate(produced["error"]) if produced.get("error") else None
+        error: dict[str, Any] | None = produced.get("error")
+        error_code: str | None = error["code"] if error else None
         await self.log_writer.record(
-            ExecutionLog(
-                tenant_id=tenant_id,
-                integration_id=integration_id,
-                endpoint_name=endpoint_name,
-                request_id=request_id,
-                timestamp=datetime.now(UTC),
-                duration_ms=elapsed_ms,
-                success=produced["success"],
-                status_code=produced.get("status_code"),
-                error_code=error.code.value if error else None,
-                error_message=error.message if error else None,
-                request_size_bytes=produced.get("request_size", 0),
-                response_size_bytes=produced.get("response_size", 0),
-                retry_count=produced.get("retries", 0),
-                cached=cached,
+            LogRecord(
+                new_uuid(),
+                tenant_id,
+                integration_id,
+                endpoint_name,
+                request_id,
+                datetime.now(UTC),
+                elapsed_ms,
+                produced["success"],
+                produced.get("status_code"),
+                error_code,
+                error["message"] if error else None,
+                produced.get("request_size", 0),
+                produced.get("response_size", 0),
+                produced.get("retries", 0),
+                cached,
             )
         )
-        self.metrics.executions.labels(integration_id, error.code.value if error else "ok").inc()
-        self.metrics.execution_seconds.labels(integration_id).observe(elapsed_ms / 1000)
+        self.metrics.executed(integration_id, error_code or "ok", elapsed_ms / 1000)
         if produced.get("retries"):
             self.metrics.upstream_retries.labels(integration_id).inc(produced["retries"])
 
@@ -363,17 +366,26 @@ class ExecutionService:
             metadata["mocked"] = True
         if trace is not None:
             metadata["trace"] = trace.stages
-        result = ExecutionResult(
-            request_id=request_id,
-            success=produced["success"],
-            data=produced.get("data"),
-            raw_response=produced.get("raw") if show_raw else None,
-            error=error,
-            execution_time_ms=elapsed_ms,
-            cached=cached,
-            retries=produced.get("retries", 0),
-            metadata=metadata,
-        )
+        # The `ExecutionResult` document, field for field (its JSON is built without the
+        # model: this is every request's cost).
+        result: dict[str, Any] = {
+            "request_id": request_id,
+            "success": produced["success"],
+            "data": produced.get("data"),
+            "raw_response": produced.get("raw") if show_raw else None,
+            "error": None
+            if error is None
+            else {
+                "code": error_code,
+                "message": error["message"],
+                "details": error.get("details"),
+                "retry_after": error.get("retry_after"),
+            },
+            "execution_time_ms": elapsed_ms,
+            "cached": cached,
+            "retries": produced.get("retries", 0),
+            "metadata": metadata,
+        }
         return result, runtime.secrets
 
     # stages -------------------------------------------------------------------------------
@@ -657,8 +669,8 @@ def scrub_secrets(body: bytes, secrets: list[str]) -> bytes:
     return body
 
 
-def _serialise(result: ExecutionResult) -> bytes:
-    return orjson.dumps(result.model_dump(mode="json"))
+def _serialise(result: dict[str, Any]) -> bytes:
+    return orjson.dumps(result, default=to_jsonable_python, option=orjson.OPT_NON_STR_KEYS)
 
 
 def input_document(input_data: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:

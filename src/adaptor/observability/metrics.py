@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
@@ -55,6 +57,21 @@ class Metrics:
             "Execution logs waiting to be written.",
             registry=self.registry,
         )
+
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def executed(self, integration_id: str, outcome: str, seconds: float) -> None:
+        """Count one execution and observe its time (children cached: this is per request)."""
+        key = (integration_id, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.executions.labels(integration_id, outcome),
+                self.execution_seconds.labels(integration_id),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
