@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -101,12 +101,14 @@ class PreparedRequest:
 
     def copy(self) -> PreparedRequest:
         """An independent copy (each attempt decorates its own)."""
-        return replace(
-            self,
-            params=list(self.params),
-            headers=dict(self.headers),
-            sensitive_headers=set(self.sensitive_headers),
-            sensitive_params=set(self.sensitive_params),
+        return PreparedRequest(
+            self.method,
+            self.url,
+            list(self.params),
+            dict(self.headers),
+            self.body,
+            set(self.sensitive_headers),
+            set(self.sensitive_params),
         )
 
     def is_sensitive_header(self, name: str) -> bool:
@@ -330,7 +332,7 @@ class AiohttpTransport:
                             status=response.status,
                             headers=_response_headers(response.headers.items()),
                             body=payload,
-                            url=_strip_query(response.url),
+                            url=request.url if hop == 0 else _strip_query(response.url),
                             elapsed_ms=(time.perf_counter() - started) * 1000,
                             reason=response.reason or "",
                             redirects=hop,

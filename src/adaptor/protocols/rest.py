@@ -62,6 +62,7 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _REQUEST_DATA_KEYS = frozenset({"path_params", "query_params", "headers", "body"})
 _COMPUTED_HEADERS = frozenset({"content-length", "transfer-encoding"})
+_METHODS = frozenset(member.value for member in HttpMethod)
 _FORM = "application/x-www-form-urlencoded"
 _FORMATS = frozenset({"auto", "json", "xml", "text", "binary"})
 
@@ -152,6 +153,9 @@ class RESTRequestBuilder:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.headers = dict(headers or {})
         self.user_agent = user_agent
+        self._base: tuple[str, list[tuple[str, str]]] | None = None
+        # The URL and query of each endpoint without placeholders: the same on every call.
+        self._static_urls: dict[str, tuple[str, list[tuple[str, str]]]] = {}
 
     def build(
         self, endpoint: str, method: str, request_data: Mapping[str, Any] | None = None
@@ -198,7 +202,7 @@ class RESTRequestBuilder:
     @staticmethod
     def _method(method: str) -> str:
         verb = str(method).upper()
-        if verb not in {member.value for member in HttpMethod}:
+        if verb not in _METHODS:
             allowed = ", ".join(m.value for m in HttpMethod)
             raise RequestBuildError(f"HTTP method {method!r} is not one of {allowed}")
         return verb
@@ -221,6 +225,17 @@ class RESTRequestBuilder:
             raise RequestBuildError(f"header {name!r} contains a line break or NUL character")
 
     def _url(
+        self, endpoint: str, path_params: Mapping[str, Any]
+    ) -> tuple[str, list[tuple[str, str]]]:
+        static = self._static_urls.get(endpoint)
+        if static is not None:
+            return static[0], list(static[1])
+        url, query = self._build_url(endpoint, path_params)
+        if "{" not in endpoint and len(self._static_urls) < 1024:
+            self._static_urls[endpoint] = (url, list(query))
+        return url, query
+
+    def _build_url(
         self, endpoint: str, path_params: Mapping[str, Any]
     ) -> tuple[str, list[tuple[str, str]]]:
         template, _, query_template = endpoint.partition("?")
@@ -257,7 +272,9 @@ class RESTRequestBuilder:
                 f"endpoint {endpoint!r} is a relative path and the integration has no base_url"
             )
         else:
-            base, base_query = self._normalise_origin(self.base_url, self.base_url)
+            if self._base is None:
+                self._base = self._normalise_origin(self.base_url, self.base_url)
+            base, base_query = self._base
             url = f"{base.rstrip('/')}/{path.lstrip('/')}" if path.strip("/") else base
         return url, base_query + parse_qsl(query, keep_blank_values=True)
 

@@ -116,6 +116,9 @@ class DestinationGuard:
             ipaddress.ip_network(network, strict=False) for network in allowed_networks
         )
         self._resolver = resolver
+        # host -> the refusal of an IP-literal or legacy numeric host (None: not refused), so
+        # the per-request check of an unchanged URL host costs one dict lookup.
+        self._host_verdicts: dict[str, str | None] = {}
 
     def __repr__(self) -> str:
         networks = [str(network) for network in self.allowed_networks]
@@ -164,13 +167,27 @@ class DestinationGuard:
             )
         if not host:
             raise BlockedDestination("destination URL has no host")
-        if _parse_ip(host) is not None:
-            self.check_address(host)
-        elif _is_legacy_ipv4(host):
-            raise BlockedDestination(
-                f"destination {host} is refused: a non-canonical numeric IPv4 address"
-            )
+        verdicts = self._host_verdicts
+        if host in verdicts:
+            refused = verdicts[host]
+        else:
+            refused = self._static_refusal(host)
+            if len(verdicts) >= 4096:
+                verdicts.clear()
+            verdicts[host] = refused
+        if refused is not None:
+            raise BlockedDestination(refused)
         return host
+
+    def _static_refusal(self, host: str) -> str | None:
+        if _parse_ip(host) is not None:
+            reason = self.refusal(host)
+            if reason is None:
+                return None
+            return f"destination {host} is refused: {reason}; only public addresses may be called"
+        if _is_legacy_ipv4(host):
+            return f"destination {host} is refused: a non-canonical numeric IPv4 address"
+        return None
 
     async def check_url(self, url: str) -> None:
         """Check scheme and every address the host resolves to; send nothing."""
