@@ -111,3 +111,36 @@ async def test_logs_read_back_newest_first_for_their_tenant(database: Database) 
             "t1", integration, before=None, limit=10
         )
     assert [row.duration_ms for row in rows] == [2, 1, 0]
+
+
+async def test_written_rows_read_back_as_the_orm_writes_them(database: Database) -> None:
+    """The writer's rows (COPY, or one executemany on SQLite) and the ORM's are stored alike:
+    same values, aware UTC timestamps, and the same order by time."""
+    integration = str(uuid.uuid4())
+    moment = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    writer = ExecutionLogWriter(database, flush_interval_s=0)
+    writer.start()
+    written = entry(
+        "t1",
+        integration,
+        timestamp=moment,
+        success=False,
+        error_code="timeout",
+        error_message="slow",
+        cached=True,
+    )
+    await writer.record(written)
+    await writer.close()
+    orm = entry("t1", integration, timestamp=moment + timedelta(microseconds=1))
+    async with database.session() as session:
+        session.add(ExecutionLogRow(**orm._asdict()))
+        await session.commit()
+    async with database.session() as session:
+        rows = await ExecutionLogRepository(session).newest_first(
+            "t1", integration, before=None, limit=10
+        )
+    assert [row.log_id for row in rows] == [orm.log_id, written.log_id]
+    stored = rows[1]
+    assert stored.timestamp == moment
+    assert stored.timestamp.utcoffset() == timedelta(0)
+    assert {column: getattr(stored, column) for column in written._fields} == written._asdict()

@@ -14,10 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import insert
 
 from adaptor.storage.database import Database
-from adaptor.storage.tables import Base
 
 log = structlog.get_logger("adaptor.executions.logs")
 
@@ -171,16 +169,32 @@ class ExecutionLogWriter:
     async def _write(self, batch: list[LogRecord]) -> None:
         records = [entry.stored() for entry in batch]
         if self.database.is_sqlite:
+            # One executemany on the driver: SQLAlchemy's per-row parameter processing would
+            # run on the event loop's thread, this runs in the driver's.
+            rows = [_sqlite_row(entry) for entry in records]
             async with self.database.engine.begin() as conn:
-                await conn.execute(
-                    insert(Base.metadata.tables["execution_logs"]),
-                    [entry._asdict() for entry in records],
-                )
+                raw = await conn.get_raw_connection()
+                sqlite: Any = raw.driver_connection
+                await sqlite.executemany(_SQLITE_INSERT, rows)
             return
         async with self.database.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             await driver.copy_records_to_table("execution_logs", records=records, columns=COLUMNS)
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO execution_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+_TIMESTAMP = COLUMNS.index("timestamp")
+
+
+def _sqlite_row(entry: LogRecord) -> tuple[Any, ...]:
+    """The record as SQLAlchemy stores it in SQLite: the timestamp as naive UTC text."""
+    row: list[Any] = list(entry)
+    moment = entry.timestamp.astimezone(UTC).replace(tzinfo=None)
+    row[_TIMESTAMP] = moment.isoformat(" ", "microseconds")
+    return tuple(row)
 
 
 def utcnow() -> datetime:

@@ -425,14 +425,14 @@ class RESTResponseParser:
             return raw.text()
 
     def _json(self, raw: RawResponse) -> Any:
-        if not raw.body.strip():
-            return None
         charset = (raw.charset or "utf-8").lower().replace("_", "-")
         try:
             if charset in ("utf-8", "utf8", "us-ascii", "ascii"):
                 return orjson.loads(raw.body)
             return orjson.loads(raw.text())
         except orjson.JSONDecodeError as exc:
+            if not raw.body.strip():  # only whitespace: no body (checked here, not per call)
+                return None
             raise MalformedResponse(
                 f"the response from {safe_url(raw.url)} is not valid JSON: {exc}",
                 status_code=raw.status,
