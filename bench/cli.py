@@ -762,6 +762,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "skipped": "POSTGRES_URI and REDIS_URL are not both set"
         }
     results["gates"] = report.gates(results["scenarios"], memory)
+    results["calibration"] = report.calibration(results["scenarios"], results["gates"])
     print()
     print(report.table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
