@@ -174,24 +174,46 @@ async def test_a_refused_rate_gives_back_the_slot(stores: tuple[KeyValueStore, .
 # -- what the upstream says -----------------------------------------------------------------
 
 
+# The pause is checked on its own (no windows; windows with slots, so no slot is held while
+# waiting) or inside the windows' hit (windows alone): each path must honour it.
+PAUSE_CONFIGS = [
+    pytest.param(RateLimitConfig(), id="no-windows"),
+    pytest.param(RateLimitConfig(requests_per_minute=100), id="windows"),
+    pytest.param(RateLimitConfig(requests_per_minute=100, concurrent_requests=2), id="slots"),
+]
+
+
+@pytest.mark.parametrize("config", PAUSE_CONFIGS)
 async def test_upstream_quota_exhausted_pauses_every_replica(
-    stores: tuple[KeyValueStore, ...],
+    stores: tuple[KeyValueStore, ...], config: RateLimitConfig
 ) -> None:
     here, there = RateLimiter(stores[0]), RateLimiter(stores[1])
     await here.note_upstream("integration-1", remaining=0, reset_s=30)
     with pytest.raises(RateLimitExceeded, match="upstream") as refused:
-        await there.acquire("integration-1", RateLimitConfig(), time.monotonic() + 1)
+        await there.acquire("integration-1", config, time.monotonic() + 1)
     assert 29 < refused.value.retry_after_s <= 30
 
 
+@pytest.mark.parametrize("config", PAUSE_CONFIGS)
 async def test_upstream_pause_is_waited_out_within_the_deadline(
-    stores: tuple[KeyValueStore, ...],
+    stores: tuple[KeyValueStore, ...], config: RateLimitConfig
 ) -> None:
     limiter = RateLimiter(stores[0])
     await limiter.note_upstream("integration-1", remaining=0, reset_s=0.1)
     started = time.monotonic()
-    await limiter.acquire("integration-1", RateLimitConfig(), time.monotonic() + 2)
+    lease = await limiter.acquire("integration-1", config, time.monotonic() + 2)
     assert time.monotonic() - started >= 0.05
+    await lease.release()
+
+
+async def test_a_paused_call_spends_no_request_budget(stores: tuple[KeyValueStore, ...]) -> None:
+    limiter = RateLimiter(stores[0])
+    config = RateLimitConfig(requests_per_minute=1)
+    await limiter.note_upstream("integration-1", remaining=0, reset_s=0.1)
+    with pytest.raises(RateLimitExceeded, match="upstream"):
+        await limiter.acquire("integration-1", config, time.monotonic() + 0.01)
+    await asyncio.sleep(0.12)
+    await limiter.acquire("integration-1", config)
 
 
 async def test_remaining_quota_does_not_pause(stores: tuple[KeyValueStore, ...]) -> None:

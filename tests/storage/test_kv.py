@@ -158,6 +158,32 @@ async def test_hit_admits_up_to_the_limit_then_says_how_long_to_wait(kv: KeyValu
     assert (await kv.hit("w", window)).allowed is True
 
 
+async def test_hit_is_held_while_the_hold_key_lives_and_records_nothing(
+    kv: KeyValueStore,
+) -> None:
+    window = [Window(2, 60)]
+    await kv.set("pause", b"1", ttl_s=0.3)
+    held = await kv.hit("w", window, hold_key="pause")
+    assert held.allowed is False
+    assert held.held is True
+    assert 0.2 < held.retry_after_s <= 0.3
+    # Without the hold key the hit goes through; the held one consumed nothing.
+    assert (await kv.hit("w", window)).allowed is True
+    await asyncio.sleep(held.retry_after_s + 0.02)
+    admitted = await kv.hit("w", window, hold_key="pause")
+    assert (admitted.allowed, admitted.held) == (True, False)
+    full = await kv.hit("w", window, hold_key="pause")
+    assert (full.allowed, full.held) == (False, False)
+    assert full.retry_after_s > 59
+
+
+async def test_a_hold_key_without_expiry_holds_for_ever(kv: KeyValueStore) -> None:
+    await kv.set("pause", b"1")
+    held = await kv.hit("w", [Window(5, 60)], hold_key="pause")
+    assert held.held is True
+    assert math.isinf(held.retry_after_s)
+
+
 async def test_hit_is_exact_under_concurrency_across_replicas(kv_pair: Pair) -> None:
     first, second = kv_pair
     window = [Window(10, 60)]

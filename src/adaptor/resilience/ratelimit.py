@@ -42,6 +42,9 @@ __all__ = ["Lease", "RateLimitExceeded", "RateLimiter", "parse_rate_limit_header
 _EPOCH_THRESHOLD = 1_000_000_000
 
 
+_UPSTREAM_PAUSE = "upstream quota exhausted"
+
+
 class RateLimitExceeded(Exception):
     """No room for the call before its deadline; `retry_after_s` says when there may be."""
 
@@ -146,7 +149,15 @@ class RateLimiter:
         """Room for one call (of `cost` units) at `key`, waiting until `deadline` (monotonic)
         at most; with no deadline it does not wait. Raises `RateLimitExceeded`."""
         slots_key = f"rl:{{{key}}}:slots" if config.concurrent_requests is not None else None
-        await self._wait_out_upstream_pause(key, deadline)
+        windows = self.windows(config)
+        pause_key = f"rl:{{{key}}}:pause"
+        hold_key: str | None = None
+        if windows and slots_key is None:
+            # The usual case, one round trip: the hit checks the upstream pause itself.
+            hold_key = pause_key
+        else:
+            # No slot is held while waiting out a pause.
+            await self._wait_out_upstream_pause(key, deadline)
         # Slot first, then the windows: a hit is only spent by a call that will really go out
         # (a caller who times out waiting for a slot has consumed no request budget).
         token: str | None = None
@@ -154,11 +165,15 @@ class RateLimiter:
             token = await self._take_slot(key, slots_key, config.concurrent_requests, deadline)
         lease = Lease(self._store, slots_key, token)
         try:
-            windows = self.windows(config)
             while windows:
-                result = await self._store.hit(f"rl:{{{key}}}:hits", windows, cost)
+                result = await self._store.hit(
+                    f"rl:{{{key}}}:hits", windows, cost, hold_key=hold_key
+                )
                 if result.allowed:
                     break
+                if result.held:
+                    await self._wait(key, result.retry_after_s, deadline, _UPSTREAM_PAUSE)
+                    continue
                 if math.isinf(result.retry_after_s):
                     longest = max(w.window_s for w in windows)
                     raise RateLimitExceeded(key, longest, f"a cost of {cost} exceeds the limit")
@@ -184,7 +199,7 @@ class RateLimiter:
     async def _wait_out_upstream_pause(self, key: str, deadline: float | None) -> None:
         paused = await self.paused_for(key)
         if paused > 0:
-            await self._wait(key, paused, deadline, "upstream quota exhausted")
+            await self._wait(key, paused, deadline, _UPSTREAM_PAUSE)
 
     async def _take_slot(self, key: str, slots_key: str, limit: int, deadline: float | None) -> str:
         now = self._clock()

@@ -67,11 +67,13 @@ class HitResult:
     """Outcome of `hit`: whether the cost was admitted and, if not, how long until it would be.
 
     `retry_after_s` is 0 when allowed and `math.inf` when the cost exceeds a window's limit and
-    so can never be admitted.
+    so can never be admitted. `held` says the refusal came from the `hold_key` (its remaining
+    time is `retry_after_s`), not from a window.
     """
 
     allowed: bool
     retry_after_s: float = 0.0
+    held: bool = False
 
 
 class Subscription(Protocol):
@@ -142,11 +144,15 @@ class KeyValueStore(Protocol):
         """
         ...
 
-    async def hit(self, key: str, windows: Sequence[Window], cost: int = 1) -> HitResult:
+    async def hit(
+        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+    ) -> HitResult:
         """Admit `cost` units at `key` only if every window still has room, and record them.
 
         The check and the record are one atomic step across all windows: a refusal by one
-        window consumes nothing from the others.
+        window consumes nothing from the others. While `hold_key` exists nothing is admitted
+        or recorded (`held`, with its remaining time), checked in the same step: one round trip
+        for "is this paused, and is there room".
         """
         ...
 

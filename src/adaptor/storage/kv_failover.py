@@ -150,8 +150,10 @@ class FailoverStore:
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         return await self._run(lambda store: store.incr(key, amount, ttl_s))
 
-    async def hit(self, key: str, windows: Sequence[Window], cost: int = 1) -> HitResult:
-        return await self._run(lambda store: store.hit(key, windows, cost))
+    async def hit(
+        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+    ) -> HitResult:
+        return await self._run(lambda store: store.hit(key, windows, cost, hold_key=hold_key))
 
     async def acquire_slot(self, key: str, limit: int, ttl_s: float) -> str | None:
         return await self._run(lambda store: store.acquire_slot(key, limit, ttl_s))

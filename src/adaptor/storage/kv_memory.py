@@ -187,13 +187,20 @@ class MemoryStore:
 
     # -- rate-limit primitives -------------------------------------------------------------
 
-    async def hit(self, key: str, windows: Sequence[Window], cost: int = 1) -> HitResult:
+    async def hit(
+        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+    ) -> HitResult:
         self._check_open()
         if cost < 1:
             raise ValueError("cost must be at least 1")
         if not windows:
             return HitResult(True)
         now = self._now()
+        if hold_key is not None:
+            hold = self._live(hold_key, now)
+            if hold is not None:
+                left = math.inf if hold.expires_at is None else hold.expires_at - now
+                return HitResult(False, left, held=True)
         entry = self._live(key, now)
         log: list[float] = []
         if entry is not None:

@@ -46,9 +46,15 @@ return 1
 """
 
 # A sorted set of hits scored by server time in ms; members are unique per call.
-# ARGV: cost, member prefix, then limit/window_ms pairs. Returns {allowed, retry_after_ms}
-# with retry_after_ms = -1 when the cost exceeds a limit.
+# KEYS: the hits set, and optionally a hold key (while it exists nothing is admitted).
+# ARGV: cost, member prefix, then limit/window_ms pairs. Returns {allowed, retry_after_ms, held}
+# with retry_after_ms = -1 when the cost exceeds a limit (or the hold key has no expiry).
 _HIT = """
+if #KEYS > 1 then
+  local held = redis.call('PTTL', KEYS[2])
+  if held == -1 then return {0, -1, 1} end
+  if held > 0 then return {0, held, 1} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
@@ -58,7 +64,7 @@ for i = 3, #ARGV, 2 do
   local limit = tonumber(ARGV[i])
   local window = tonumber(ARGV[i + 1])
   if window > longest then longest = window end
-  if cost > limit then return {0, -1} end
+  if cost > limit then return {0, -1, 0} end
   local since = '(' .. string.format('%d', now - window)
   local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
   if count + cost > limit then
@@ -68,13 +74,13 @@ for i = 3, #ARGV, 2 do
     if until_free > wait then wait = until_free end
   end
 end
-if wait > 0 then return {0, wait} end
+if wait > 0 then return {0, wait, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - longest))
 for j = 1, cost do
   redis.call('ZADD', KEYS[1], now, ARGV[2] .. ':' .. j)
 end
 redis.call('PEXPIRE', KEYS[1], longest)
-return {1, 0}
+return {1, 0, 0}
 """
 
 # A sorted set of slot tokens scored by their expiry (server time, ms).
@@ -237,7 +243,9 @@ class RedisStore:
 
     # -- rate-limit primitives -------------------------------------------------------------
 
-    async def hit(self, key: str, windows: Sequence[Window], cost: int = 1) -> HitResult:
+    async def hit(
+        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+    ) -> HitResult:
         if cost < 1:
             raise ValueError("cost must be at least 1")
         if not windows:
@@ -245,11 +253,12 @@ class RedisStore:
         args: list[str | int] = [cost, secrets.token_hex(8)]
         for window in windows:
             args += [window.limit, ttl_ms(window.window_s)]
+        keys = [self._k(key)] if hold_key is None else [self._k(key), self._k(hold_key)]
         with _translated():
-            allowed, wait_ms = await self._hit(keys=[self._k(key)], args=args)
+            allowed, wait_ms, held = await self._hit(keys=keys, args=args)
         if allowed:
             return HitResult(True)
-        return HitResult(False, float("inf") if wait_ms < 0 else wait_ms / 1000)
+        return HitResult(False, float("inf") if wait_ms < 0 else wait_ms / 1000, held=bool(held))
 
     async def acquire_slot(self, key: str, limit: int, ttl_s: float) -> str | None:
         token = secrets.token_hex(12)
