@@ -253,6 +253,13 @@ class CompiledEndpoint:
         if len(self._flat_fields) != len(field_mappings):
             self._flat_fields = ()
         self._response_rules = response_rules
+        # Rules on one field name without a condition (most rules) run in `_map_item`'s own
+        # loop instead of through `_apply_rule`: this is per item of every list response.
+        self._simple_rules: tuple[tuple[str, Transform], ...] | None = (
+            tuple((rule.key, rule.transform) for rule in response_rules if rule.key is not None)
+            if all(rule.key is not None and rule.condition is None for rule in response_rules)
+            else None
+        )
         self._default_values = default_values
         # Items the data_path builds itself (`items[*].{id: id}`) belong to this mapping, so
         # transformations may write into them without copying each one first.
@@ -457,10 +464,35 @@ class CompiledEndpoint:
             out, owned = item, self._owned_items
         if not isinstance(out, dict) or not (self._response_rules or self._default_values):
             return out
-        for rule in self._response_rules:
-            updated = self._apply_rule(rule, out, out, loc, warnings, own=owned)
-            owned = owned or updated is not out  # a copy was made before writing
-            out = updated
+        simple = self._simple_rules
+        if simple is not None:
+            # `_apply_rule` for a one-name rule without a condition, inlined.
+            for key, transform in simple:
+                current = out.get(key)
+                if current is None and not transform.accepts_missing:
+                    continue
+                try:
+                    result = transform.apply(current, out)
+                except _TRANSFORM_FAILURES as exc:
+                    warnings.add(
+                        (*loc, key),
+                        f"{transform.name} failed, original value kept: "
+                        f"{exc or type(exc).__name__}",
+                    )
+                    continue
+                if result is current:
+                    continue
+                if not owned:
+                    out, owned = dict(out), True
+                if result is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = result
+        else:
+            for rule in self._response_rules:
+                updated = self._apply_rule(rule, out, out, loc, warnings, own=owned)
+                owned = owned or updated is not out  # a copy was made before writing
+                out = updated
         for path, default in self._default_values:
             if get_path(out, path) is None:
                 if not owned:

@@ -189,6 +189,29 @@ def _comparator(node: Any) -> Evaluator:
     compare = _ORDERING.get(op)
     if compare is None:
         return _interpreted(node)
+    if (
+        left_node["type"] == "field"
+        and right_node["type"] == "literal"
+        and _is_actual_number(right_node["value"])
+    ):
+        # `balance > `0``, the usual filter: one name against a number, in one closure.
+        name, number = left_node["value"], right_node["value"]
+
+        def field_against_number(value: Any) -> Any:
+            try:
+                found = value.get(name)
+            except AttributeError:
+                return None
+            kind = type(found)
+            if kind is int or kind is float:
+                return compare(found, number)
+            if found is None or kind is bool:
+                return None
+            if _is_comparable(found):
+                return compare(found, number)
+            return None
+
+        return field_against_number
     if right_node["type"] == "literal" and _is_comparable(right_node["value"]):
         # `price > `0``: the literal side is constant and known to be comparable.
         constant = right_node["value"]
@@ -262,6 +285,9 @@ def _filter_projection(node: Any) -> Evaluator:
     base_node, right_node, condition_node = node["children"]
     base, condition = compile_node(base_node), compile_node(condition_node)
     right = compile_node(right_node)
+    if condition_node["type"] == "comparator":
+        # A comparison answers true, false or null, whose truth is JMESPath's.
+        return _filter_by_comparison(base, condition, right)
     falsy = is_false
 
     def project_filtered(value: Any) -> Any:
@@ -277,6 +303,22 @@ def _filter_projection(node: Any) -> Evaluator:
         return collected
 
     return project_filtered
+
+
+def _filter_by_comparison(base: Evaluator, condition: Evaluator, right: Evaluator) -> Evaluator:
+    def project_compared(value: Any) -> Any:
+        found = base(value)
+        if not isinstance(found, list):
+            return None
+        collected = []
+        for element in found:
+            if condition(element):
+                current = right(element)
+                if current is not None:
+                    collected.append(current)
+        return collected
+
+    return project_compared
 
 
 def _flatten(node: Any) -> Evaluator:
