@@ -69,3 +69,27 @@ def test_production_without_encryption_key_refuses(env: dict[str, str]) -> None:
     )
     assert result.exit_code == 1
     assert "ENCRYPTION_KEY" in result.output
+
+
+def test_serve_refuses_a_malformed_encryption_key_before_starting(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
+    result = CliRunner().invoke(main, ["serve"], env={**env, "ENCRYPTION_KEY": "not-a-key"})
+    assert result.exit_code == 1
+    assert "ENCRYPTION_KEY" in result.output
+    assert started == []
+
+
+def test_serve_leaves_the_development_key_to_the_app(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The start-up check creates nothing, so the app's own warning can say it created the
+    key file on a first start."""
+    started: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
+    result = CliRunner().invoke(main, ["serve"], env={**env, "ENCRYPTION_KEY": ""})
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1
+    assert not (tmp_path / "data" / "encryption.key").exists()

@@ -55,10 +55,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     bind_host = host or settings.http_host
     bind_port = port or settings.http_port
     from adaptor.app import create_app
-    from adaptor.services import secret_box_for
+    from adaptor.services import check_encryption_setting
 
     try:
-        secret_box_for(settings, warn=False)
+        check_encryption_setting(settings)
     except EncryptionKeyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Adaptor Service on http://{bind_host}:{bind_port}/docs", err=True)

@@ -57,19 +57,27 @@ class Services:
         await self.database.close()
 
 
-def secret_box_for(settings: Settings, *, warn: bool = True) -> SecretBox:
+def check_encryption_setting(settings: Settings) -> None:
+    """Raise `EncryptionKeyError` now for what `secret_box_for` would refuse, creating nothing:
+    a malformed ENCRYPTION_KEY, or none in production."""
+    if settings.encryption_key:
+        SecretBox.from_setting(settings.encryption_key)
+    elif settings.production:
+        raise EncryptionKeyError("ENCRYPTION_KEY: expects a Fernet key; required in production")
+
+
+def secret_box_for(settings: Settings) -> SecretBox:
     if settings.encryption_key:
         return SecretBox.from_setting(settings.encryption_key)
     if settings.production:
         raise EncryptionKeyError("ENCRYPTION_KEY: expects a Fernet key; required in production")
     key, created = local_key_file(settings.data_dir)
-    if warn:
-        log.warning(
-            "security.local_encryption_key",
-            path=str(settings.data_dir / "encryption.key"),
-            created=created,
-            hint="set ENCRYPTION_KEY for anything but local development",
-        )
+    log.warning(
+        "security.local_encryption_key",
+        path=str(settings.data_dir / "encryption.key"),
+        created=created,
+        hint="set ENCRYPTION_KEY for anything but local development",
+    )
     return SecretBox([key])
 
 
