@@ -222,6 +222,14 @@ def _cell(stats: Mapping[str, Any], digits: int) -> str:
     return f"{stats['median']:.{digits}f} [{stats['min']:.{digits}f}-{stats['max']:.{digits}f}]"
 
 
+def _gate_line(name: str, gate: Mapping[str, Any], verdict: str) -> str:
+    low, high = gate["range"]
+    return (
+        f"  {name}  {gate['value']:>9.3f}  [{low:.3f}-{high:.3f}]"
+        f"  target {gate['target']:<7}  {verdict}"
+    )
+
+
 def table(results: Mapping[str, Any]) -> str:
     """The human-readable report: scenarios, memory, gates."""
     header = ("scenario", "c", "req/s", "p50 ms", "p99 ms", "CPU us/req", "others")
@@ -314,12 +322,8 @@ def table(results: Mapping[str, Any]) -> str:
     parts += ["", "gates (value from the medians [min-max of the value within each round]):"]
     name_width = max(len(name) for name in results["gates"])
     for name, gate in results["gates"].items():
-        low, high = gate["range"]
         verdict = "met" if gate["met"] else "MISSED"
-        parts.append(
-            f"  {name.ljust(name_width)}  {gate['value']:>9.3f}  [{low:.3f}-{high:.3f}]"
-            f"  target {gate['target']:<7}  {verdict}"
-        )
+        parts.append(_gate_line(name.ljust(name_width), gate, verdict))
     calibrated = results.get("calibration")
     if calibrated:
         low, high = calibrated["machine_factor_range"]
@@ -332,10 +336,6 @@ def table(results: Mapping[str, Any]) -> str:
             "(informational; the verdicts above are the raw ones):",
         ]
         for name, gate in calibrated["scaled_gates"].items():
-            low, high = gate["range"]
             verdict = "met" if gate["met"] else "missed"
-            parts.append(
-                f"  {name.ljust(name_width)}  {gate['value']:>9.3f}  [{low:.3f}-{high:.3f}]"
-                f"  target {gate['target']:<7}  {verdict} when scaled"
-            )
+            parts.append(_gate_line(name.ljust(name_width), gate, f"{verdict} when scaled"))
     return "\n".join(parts)

@@ -144,3 +144,9 @@ async def test_written_rows_read_back_as_the_orm_writes_them(database: Database)
     assert stored.timestamp == moment
     assert stored.timestamp.utcoffset() == timedelta(0)
     assert {column: getattr(stored, column) for column in written._fields} == written._asdict()
+
+
+def test_the_stored_record_has_exactly_the_fields_the_api_returns() -> None:
+    from adaptor.domain import ExecutionLog
+
+    assert LogRecord._fields == tuple(ExecutionLog.model_fields)

@@ -285,9 +285,8 @@ def _filter_projection(node: Any) -> Evaluator:
     base_node, right_node, condition_node = node["children"]
     base, condition = compile_node(base_node), compile_node(condition_node)
     right = compile_node(right_node)
-    if condition_node["type"] == "comparator":
-        # A comparison answers true, false or null, whose truth is JMESPath's.
-        return _filter_by_comparison(base, condition, right)
+    # A comparison answers true, false or null, whose Python truth is JMESPath's.
+    compared = condition_node["type"] == "comparator"
     falsy = is_false
 
     def project_filtered(value: Any) -> Any:
@@ -296,29 +295,14 @@ def _filter_projection(node: Any) -> Evaluator:
             return None
         collected = []
         for element in found:
-            if not falsy(condition(element)):
+            kept = condition(element)
+            if kept if compared else not falsy(kept):
                 current = right(element)
                 if current is not None:
                     collected.append(current)
         return collected
 
     return project_filtered
-
-
-def _filter_by_comparison(base: Evaluator, condition: Evaluator, right: Evaluator) -> Evaluator:
-    def project_compared(value: Any) -> Any:
-        found = base(value)
-        if not isinstance(found, list):
-            return None
-        collected = []
-        for element in found:
-            if condition(element):
-                current = right(element)
-                if current is not None:
-                    collected.append(current)
-        return collected
-
-    return project_compared
 
 
 def _flatten(node: Any) -> Evaluator:
