@@ -313,7 +313,7 @@ class ExecutionService:
                         should_cache=lambda value: bool(value.get("success")),
                     )
                     produced, cached = lookup.value, lookup.cached
-                self.metrics.cache.labels("hit" if cached else "miss").inc()
+                self.metrics.cache_lookup(hit=cached)
             else:
                 produced = await produce()
         except CircuitOpenError as exc:

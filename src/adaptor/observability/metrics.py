@@ -59,6 +59,12 @@ class Metrics:
         )
 
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._cache_hit = self.cache.labels("hit")
+        self._cache_miss = self.cache.labels("miss")
+
+    def cache_lookup(self, *, hit: bool) -> None:
+        """Count one response cache lookup."""
+        (self._cache_hit if hit else self._cache_miss).inc()
 
     def executed(self, integration_id: str, outcome: str, seconds: float) -> None:
         """Count one execution and observe its time (children cached: this is per request)."""

@@ -24,6 +24,7 @@ a miss (and the value is computed without single-flight across processes).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -57,7 +58,9 @@ class CacheResult:
     cached: bool
 
 
+@functools.lru_cache(maxsize=4096)
 def _part(value: str) -> str:
+    """One key part, quoted (ids and names repeat on every call: memoised)."""
     return quote(value, safe="")
 
 
