@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 from hypothesis import given
@@ -49,3 +50,19 @@ def test_a_forked_child_does_not_repeat_the_parents_sequence() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert child != ids.new_uuid()
+
+
+def test_time_ordered_uuids_are_version_7_and_sort_by_time() -> None:
+    before = time.time_ns() // 1_000_000
+    made = [ids.new_time_ordered_uuid() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(value) for value in made]
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in parsed)
+    assert [str(value) for value in parsed] == made
+    stamps = [value.int >> 80 for value in parsed]
+    assert before <= min(stamps)
+    assert max(stamps) <= after
+    # Rows made in different milliseconds sort in the order they were made.
+    assert stamps == sorted(stamps)
+    assert sorted(made, key=lambda value: value[:13]) == made
+    assert len(set(made)) == len(made)

@@ -1,5 +1,8 @@
 """Identifiers for requests and log rows.
 
+Log rows get time-ordered (version 7) UUIDs: consecutive rows land next to each other in the
+primary-key index instead of at random places, which keeps bulk inserts cheap on both databases.
+
 They need to be unique, not unpredictable (nothing is authorised by knowing one), so they come
 from the process's seeded PRNG instead of a system call for fresh entropy on every request. A
 forked child reseeds, so two processes never share the sequence.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 _random = random.Random()
 os.register_at_fork(after_in_child=_random.seed)
@@ -21,6 +25,20 @@ _SET = (0x4000 << 64) | (0x8000 << 48)
 def new_uuid() -> str:
     """A random (version 4) UUID as text, the form of `str(uuid.uuid4())`."""
     text = f"{(_random.getrandbits(128) & _CLEAR) | _SET:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def new_time_ordered_uuid() -> str:
+    """A version 7 UUID (RFC 9562) as text: 48 bits of Unix time in ms, then random bits."""
+    low = _random.getrandbits(74)
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (low >> 62) << 64
+        | 0b10 << 62
+        | (low & ((1 << 62) - 1))
+    )
+    text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 

@@ -150,3 +150,15 @@ def test_the_stored_record_has_exactly_the_fields_the_api_returns() -> None:
     from adaptor.domain import ExecutionLog
 
     assert LogRecord._fields == tuple(ExecutionLog.model_fields)
+
+
+async def test_a_large_batch_is_written_whole(database: Database) -> None:
+    """More rows than one INSERT statement carries on SQLite, in one batch."""
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, batch_size=2000, flush_interval_s=10)
+    for i in range(1234):
+        await writer.record(entry("t1", integration, i))
+    writer.start()
+    await writer.close()
+    assert writer.written == 1234
+    assert await count(database, integration) == 1234

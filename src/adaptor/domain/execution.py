@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from adaptor.domain.integration import RetryConfig, StrictModel
-from adaptor.ids import new_uuid
+from adaptor.ids import new_time_ordered_uuid
 
 
 class ErrorCode(StrEnum):
@@ -81,7 +81,7 @@ class IntegrationResponse(BaseModel):
 
 
 class ExecutionLog(BaseModel):
-    log_id: str = Field(default_factory=new_uuid)
+    log_id: str = Field(default_factory=new_time_ordered_uuid)
     tenant_id: str
     integration_id: str
     endpoint_name: str

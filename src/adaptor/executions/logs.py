@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -169,13 +170,18 @@ class ExecutionLogWriter:
     async def _write(self, batch: list[LogRecord]) -> None:
         records = [entry.stored() for entry in batch]
         if self.database.is_sqlite:
-            # One executemany on the driver: SQLAlchemy's per-row parameter processing would
-            # run on the event loop's thread, this runs in the driver's.
-            rows = [_sqlite_row(entry) for entry in records]
+            # Multi-row INSERTs on the driver: SQLAlchemy's per-row parameter processing would
+            # run on the event loop's thread, and one statement per row would hand the GIL
+            # back and forth with the driver's thread for every row.
+            params = [value for entry in records for value in _sqlite_row(entry)]
             async with self.database.engine.begin() as conn:
                 raw = await conn.get_raw_connection()
                 sqlite: Any = raw.driver_connection
-                await sqlite.executemany(_SQLITE_INSERT, rows)
+                width = len(COLUMNS)
+                step = _SQLITE_ROWS_PER_STATEMENT * width
+                for start in range(0, len(params), step):
+                    chunk = params[start : start + step]
+                    await sqlite.execute(_sqlite_insert(len(chunk) // width), chunk)
             return
         async with self.database.engine.connect() as conn:
             raw = await conn.get_raw_connection()
@@ -183,9 +189,17 @@ class ExecutionLogWriter:
             await driver.copy_records_to_table("execution_logs", records=records, columns=COLUMNS)
 
 
-_SQLITE_INSERT = (
-    f"INSERT INTO execution_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-)
+_SQLITE_ROWS_PER_STATEMENT = 500
+"""Rows per INSERT: 7,500 parameters, well under SQLite's limit of 32,766."""
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
+    """`INSERT INTO execution_logs (...) VALUES (?, ...), ...` for `rows` rows."""
+    row = f"({', '.join('?' * len(COLUMNS))})"
+    return f"INSERT INTO execution_logs ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
+
+
 _TIMESTAMP = COLUMNS.index("timestamp")
 
 

@@ -53,7 +53,7 @@ from adaptor.errors import Conflict, NotFound, ValidationFailed
 from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
-from adaptor.ids import new_request_id, new_uuid
+from adaptor.ids import new_request_id, new_time_ordered_uuid
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
@@ -330,7 +330,7 @@ class ExecutionService:
         error_code: str | None = error["code"] if error else None
         await self.log_writer.record(
             LogRecord(
-                new_uuid(),
+                new_time_ordered_uuid(),
                 tenant_id,
                 integration_id,
                 endpoint_name,
