@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from adaptor.executions.logs import ExecutionLogWriter, LogRecord
+from adaptor.executions.logs import ExecutionLogWriter, LogRecord, _statement_sizes
 from adaptor.executions.repository import ExecutionLogRepository
 from adaptor.storage.database import Database
 from adaptor.storage.tables import ExecutionLogRow
@@ -162,3 +164,13 @@ async def test_a_large_batch_is_written_whole(database: Database) -> None:
     await writer.close()
     assert writer.written == 1234
     assert await count(database, integration) == 1234
+
+
+@given(rows=st.integers(min_value=0, max_value=5000))
+def test_sqlite_batches_use_a_few_statement_shapes_only(rows: int) -> None:
+    """The driver caches every distinct statement it prepares (a 256-row INSERT is large), so
+    batches of any length are cut into the same few sizes."""
+    sizes = _statement_sizes(rows)
+    assert sum(sizes) == rows
+    assert set(sizes) <= {256, 32, 4, 1}
+    assert sizes == sorted(sizes, reverse=True)

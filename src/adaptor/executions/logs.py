@@ -173,15 +173,15 @@ class ExecutionLogWriter:
             # Multi-row INSERTs on the driver: SQLAlchemy's per-row parameter processing would
             # run on the event loop's thread, and one statement per row would hand the GIL
             # back and forth with the driver's thread for every row.
-            params = [value for entry in records for value in _sqlite_row(entry)]
+            rows = [_sqlite_row(entry) for entry in records]
             async with self.database.engine.begin() as conn:
                 raw = await conn.get_raw_connection()
                 sqlite: Any = raw.driver_connection
-                width = len(COLUMNS)
-                step = _SQLITE_ROWS_PER_STATEMENT * width
-                for start in range(0, len(params), step):
-                    chunk = params[start : start + step]
-                    await sqlite.execute(_sqlite_insert(len(chunk) // width), chunk)
+                start = 0
+                for size in _statement_sizes(len(rows)):
+                    chunk = [value for row in rows[start : start + size] for value in row]
+                    await sqlite.execute(_sqlite_insert(size), chunk)
+                    start += size
             return
         async with self.database.engine.connect() as conn:
             raw = await conn.get_raw_connection()
@@ -189,11 +189,22 @@ class ExecutionLogWriter:
             await driver.copy_records_to_table("execution_logs", records=records, columns=COLUMNS)
 
 
-_SQLITE_ROWS_PER_STATEMENT = 500
-"""Rows per INSERT: 7,500 parameters, well under SQLite's limit of 32,766."""
+_SQLITE_STATEMENT_ROWS = (256, 32, 4, 1)
+"""Rows per INSERT statement. The driver keeps every prepared statement it has seen, and one
+for 256 rows is large, so a batch is cut into these few sizes only (at most 3,840 parameters
+each, well under SQLite's limit of 32,766) rather than one statement of its own length."""
 
 
-@functools.lru_cache(maxsize=8)
+def _statement_sizes(rows: int) -> list[int]:
+    """`rows` as a sum of `_SQLITE_STATEMENT_ROWS`, largest first."""
+    sizes: list[int] = []
+    for size in _SQLITE_STATEMENT_ROWS:
+        count, rows = divmod(rows, size)
+        sizes += [size] * count
+    return sizes
+
+
+@functools.lru_cache(maxsize=len(_SQLITE_STATEMENT_ROWS))
 def _sqlite_insert(rows: int) -> str:
     """`INSERT INTO execution_logs (...) VALUES (?, ...), ...` for `rows` rows."""
     row = f"({', '.join('?' * len(COLUMNS))})"
