@@ -26,6 +26,26 @@ async def test_errors_carry_request_id_too(app_client: httpx.AsyncClient) -> Non
     assert response.headers["x-request-id"] == "r-1"
 
 
+async def test_a_defect_is_a_500_problem_with_the_request_id_and_no_detail(
+    app_client: httpx.AsyncClient,
+    services: Services,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("defect holding sk_live_DO_NOT_SHOW")
+
+    monkeypatch.setattr(services.integrations, "page", broken)
+    response = await app_client.get(
+        "/api/v2/integrations", headers={**tenant.headers, "X-Request-ID": "r-500"}
+    )
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "r-500"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert "DO_NOT_SHOW" not in response.text
+
+
 async def test_malformed_json_is_422_located_at_body(
     app_client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -119,7 +119,7 @@ class RequestContextMiddleware:
         ):
             target = _execute_target(scope["path"])
             if target is not None:
-                await self._execute(scope, receive, send, target, request_id, header)
+                await self._execute(scope, receive, send, send_with_id, target, header)
                 return
 
         await self._general(scope, receive, send_with_id)
@@ -127,10 +127,12 @@ class RequestContextMiddleware:
     async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A body without Content-Length is counted as it streams in. Once it passes the limit
         # the app sees an error while reading, and whatever it answers is replaced by the 413.
+        # A defect is answered here too (a bare 500 problem), so that it carries X-Request-ID
+        # like every other response; Starlette's own handler sits outside this middleware.
         received = 0
         limit = self.max_body_bytes
         overflow = False
-        started = False
+        started = False  # a response has begun (ours or the app's)
 
         async def bounded_receive() -> Message:
             nonlocal received, overflow
@@ -149,30 +151,33 @@ class RequestContextMiddleware:
                     started = True
                     await self._too_large(scope, receive, send)
                 return
+            if message["type"] == "http.response.start":
+                started = True
             await send(message)
 
         try:
             await self.app(scope, bounded_receive, guarded_send)
-        except _BodyTooLarge:
-            if not started:
+        except Exception as exc:
+            if started:
+                if isinstance(exc, _BodyTooLarge):
+                    return
+                raise  # too late to answer: the server closes the connection
+            if overflow:  # the app may have wrapped our error in one of its own
                 await self._too_large(scope, receive, send)
+            else:
+                await unexpected_problem(scope, exc)(scope, receive, send)
 
     async def _execute(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
+        send_with_id: Send,
         target: tuple[str, str],
-        request_id: str,
         id_header: tuple[bytes, bytes],
     ) -> None:
-        """The execute route, answered directly (see the class docstring)."""
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), id_header]
-            await send(message)
-
+        """The execute route, answered directly (see the class docstring). `send_with_id`
+        adds the X-Request-ID header; the success response carries it already."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -223,23 +228,13 @@ class RequestContextMiddleware:
                 request.input_data,
                 request.options,
                 context=request.context,
-                request_id=request_id,
+                request_id=scope["state"]["request_id"],
             )
         except AdaptorError as exc:
-            response = problem(
-                exc.status_code, exc.title, exc.message, errors=exc.errors, headers=exc.headers
-            )
-            await response(scope, receive, send_with_id)
+            await adaptor_problem(exc)(scope, receive, send_with_id)
             return
         except Exception as exc:
-            log.error(
-                "app.unhandled_error",
-                path=scope["path"],
-                error_type=type(exc).__name__,
-                request_id=request_id,
-            )
-            response = problem(500, "Internal Server Error", "An unexpected error occurred")
-            await response(scope, receive, send_with_id)
+            await unexpected_problem(scope, exc)(scope, receive, send_with_id)
             return
         await send(
             {
@@ -304,12 +299,26 @@ def _located(errors: list[Any]) -> list[dict[str, Any]]:
     return located
 
 
+def adaptor_problem(exc: AdaptorError) -> Response:
+    """The problem response for an error the service raised on purpose."""
+    return problem(exc.status_code, exc.title, exc.message, errors=exc.errors, headers=exc.headers)
+
+
+def unexpected_problem(scope: Scope, exc: Exception) -> Response:
+    """Log a defect (its type only: a message may hold data) and answer a bare 500."""
+    log.error(
+        "app.unhandled_error",
+        path=scope.get("path"),
+        error_type=type(exc).__name__,
+        request_id=scope.get("state", {}).get("request_id"),
+    )
+    return problem(500, "Internal Server Error", "An unexpected error occurred")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AdaptorError)
     async def _adaptor_error(request: Request, exc: AdaptorError) -> Response:
-        return problem(
-            exc.status_code, exc.title, exc.message, errors=exc.errors, headers=exc.headers
-        )
+        return adaptor_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -325,13 +334,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error(
-            "app.unhandled_error",
-            path=request.url.path,
-            error_type=type(exc).__name__,
-            request_id=request.scope.get("state", {}).get("request_id"),
-        )
-        return problem(500, "Internal Server Error", "An unexpected error occurred")
+        return unexpected_problem(request.scope, exc)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

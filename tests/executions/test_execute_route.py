@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
+from adaptor.services import Services
 from tests.conftest import ADMIN_HEADERS, Tenant
-from tests.executions.test_execute import create, integration
+from tests.executions.test_execute import SECRET, create, integration
 from tests.executions.upstream import Upstream
 
 VOLATILE = ("request_id", "execution_time_ms")
@@ -151,3 +153,31 @@ async def test_oversized_body_is_413_on_the_direct_route(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert upstream.count() == 0
+
+
+async def test_a_defect_is_a_bare_500_on_both_routes(
+    app: FastAPI,
+    app_client: httpx.AsyncClient,
+    services: Services,
+    tenant: Tenant,
+    upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    integration_id = await create(app_client, tenant, integration(upstream))
+
+    async def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError(f"defect holding {SECRET}")
+
+    monkeypatch.setattr(services.executions, "execute_serialised", broken)
+    # Starlette re-raises to the server after answering a 500; only the answer counts here.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://adaptor.test") as client:
+        direct, routed = await both_ways(
+            client,
+            f"/api/v2/execute/{integration_id}/list_customers",
+            b"{}",
+            {**tenant.headers, **JSON},
+        )
+    assert direct.status_code == 500
+    assert comparable(direct) == comparable(routed)
+    assert SECRET not in direct.text
