@@ -12,6 +12,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from adaptor.domain import ExecutionResult
 from adaptor.services import Services
 from tests.conftest import ADMIN_HEADERS, Tenant
 from tests.executions.test_execute import SECRET, create, integration
@@ -181,3 +182,29 @@ async def test_a_defect_is_a_bare_500_on_both_routes(
     assert direct.status_code == 500
     assert comparable(direct) == comparable(routed)
     assert SECRET not in direct.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"input_data": {"variables": {"limit": 2}}}',
+        b'{"input_data": {}, "options": {"debug_mode": true}}',
+        b'{"input_data": {}, "options": {"mock_response": {"error": {"message": "no"}}}}',
+    ],
+)
+async def test_the_result_is_exactly_an_execution_result_document(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream, body: bytes
+) -> None:
+    """The route builds the JSON without the model; it must be what the model would give."""
+    document = integration(upstream)
+    document["endpoints"]["list_customers"]["response_mapping"]["error_path"] = "error.message"
+    integration_id = await create(app_client, tenant, document)
+    response = await app_client.post(
+        f"/api/v2/execute/{integration_id}/list_customers",
+        content=body,
+        headers={**tenant.headers, **JSON},
+    )
+    assert response.status_code == 200
+    sent = orjson.loads(response.content)
+    assert list(sent) == list(ExecutionResult.model_fields)
+    assert ExecutionResult.model_validate(sent).model_dump(mode="json") == sent
