@@ -1,7 +1,7 @@
 """Execution logs written off the request path, in batches, without ever dropping one.
 
 Executions put their log on a bounded in-process queue and go on; a background task drains it in
-batches (COPY on PostgreSQL, one multi-row INSERT on SQLite). When the queue is full, `record`
+batches (COPY on PostgreSQL, multi-row INSERTs on SQLite). When the queue is full, `record`
 waits for room instead of discarding. A failed write is retried with backoff, and `close` drains
 everything that is queued, so a graceful shutdown loses nothing.
 """
@@ -19,24 +19,6 @@ import structlog
 from adaptor.storage.database import Database
 
 log = structlog.get_logger("adaptor.executions.logs")
-
-COLUMNS = (
-    "log_id",
-    "tenant_id",
-    "integration_id",
-    "endpoint_name",
-    "request_id",
-    "timestamp",
-    "duration_ms",
-    "success",
-    "status_code",
-    "error_code",
-    "error_message",
-    "request_size_bytes",
-    "response_size_bytes",
-    "retry_count",
-    "cached",
-)
 
 
 class LogRecord(NamedTuple):
@@ -75,7 +57,7 @@ class LogRecord(NamedTuple):
         return self._replace(timestamp=timestamp, request_id=request_id, error_message=message)
 
 
-assert LogRecord._fields == COLUMNS
+COLUMNS = LogRecord._fields
 
 
 class ExecutionLogWriter:

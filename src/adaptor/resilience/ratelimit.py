@@ -45,6 +45,11 @@ _EPOCH_THRESHOLD = 1_000_000_000
 _UPSTREAM_PAUSE = "upstream quota exhausted"
 
 
+def _pause_key(key: str) -> str:
+    """Where an upstream-ordered pause of `key` lives (its hash tag is the hits key's)."""
+    return f"rl:{{{key}}}:pause"
+
+
 class RateLimitExceeded(Exception):
     """No room for the call before its deadline; `retry_after_s` says when there may be."""
 
@@ -150,11 +155,10 @@ class RateLimiter:
         at most; with no deadline it does not wait. Raises `RateLimitExceeded`."""
         slots_key = f"rl:{{{key}}}:slots" if config.concurrent_requests is not None else None
         windows = self.windows(config)
-        pause_key = f"rl:{{{key}}}:pause"
         hold_key: str | None = None
         if windows and slots_key is None:
             # The usual case, one round trip: the hit checks the upstream pause itself.
-            hold_key = pause_key
+            hold_key = _pause_key(key)
         else:
             # No slot is held while waiting out a pause.
             await self._wait_out_upstream_pause(key, deadline)
@@ -189,11 +193,11 @@ class RateLimiter:
         if remaining is None or remaining > 0 or reset_s is None or reset_s <= 0:
             return
         pause = min(reset_s, self._max_upstream_pause_s)
-        await self._store.set(f"rl:{{{key}}}:pause", b"1", ttl_s=pause)
+        await self._store.set(_pause_key(key), b"1", ttl_s=pause)
 
     async def paused_for(self, key: str) -> float:
         """Seconds left of an upstream-ordered pause at `key` (0 when not paused)."""
-        ttl = await self._store.ttl(f"rl:{{{key}}}:pause")
+        ttl = await self._store.ttl(_pause_key(key))
         return 0.0 if ttl is None else ttl
 
     async def _wait_out_upstream_pause(self, key: str, deadline: float | None) -> None:
