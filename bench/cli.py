@@ -368,6 +368,17 @@ def _execute_target(
     )
 
 
+def _reference_target(name: str, url: str, marker: str) -> Target:
+    return Target(
+        name=name,
+        url=url,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body=orjson.dumps(EXECUTE_BODY),
+        expect=marker,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Measurement
 
@@ -648,27 +659,13 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
         Scenario(
             "reference",
             "reference proxy (mapped)",
-            Target(
-                "reference",
-                f"{reference_url}/execute",
-                method="POST",
-                headers={"Content-Type": "application/json"},
-                body=orjson.dumps(EXECUTE_BODY),
-                expect=ok,
-            ),
+            _reference_target("reference", f"{reference_url}/execute", ok),
             reference,
         ),
         Scenario(
             "reference_plain",
             "reference proxy (plain)",
-            Target(
-                "reference_plain",
-                f"{reference_url}/execute_plain",
-                method="POST",
-                headers={"Content-Type": "application/json"},
-                body=orjson.dumps(EXECUTE_BODY),
-                expect=ok,
-            ),
+            _reference_target("reference_plain", f"{reference_url}/execute_plain", ok),
             reference,
         ),
         Scenario(

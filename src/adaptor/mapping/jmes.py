@@ -17,7 +17,7 @@ node type not handled here is evaluated by the interpreter for that subtree.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from numbers import Number
 from typing import Any, Final
 
@@ -251,14 +251,19 @@ def _projection(node: Any) -> Evaluator:
         found = base(value)
         if not isinstance(found, list):
             return None
-        collected = []
-        for element in found:
-            current = right(element)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _collect(found, right)
 
     return project
+
+
+def _collect(elements: Iterable[Any], right: Evaluator) -> list[Any]:
+    """A projection's right side over each element, nulls left out."""
+    collected = []
+    for element in elements:
+        current = right(element)
+        if current is not None:
+            collected.append(current)
+    return collected
 
 
 def _value_projection(node: Any) -> Evaluator:
@@ -271,12 +276,7 @@ def _value_projection(node: Any) -> Evaluator:
             elements = found.values()
         except AttributeError:
             return None
-        collected = []
-        for element in elements:
-            current = right(element)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _collect(elements, right)
 
     return project_values
 
