@@ -15,6 +15,7 @@ from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.http import AiohttpTransport
+from adaptor.protocols.registry import AdapterOptions, default_registry
 from adaptor.resilience.cache import ResponseCache
 from adaptor.resilience.guard import DestinationGuard
 from adaptor.resilience.ratelimit import RateLimiter
@@ -98,7 +99,8 @@ async def build_services(settings: Settings) -> Services:
             await database.migrate()
         mapping = MappingEngine()
         keys = ApiKeyService(database)
-        integrations = IntegrationService(database, secret_box, mapping)
+        adapters = default_registry(AdapterOptions(pool_size=settings.connection_pool_size))
+        integrations = IntegrationService(database, secret_box, mapping, adapters=adapters)
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),
             pool_size=settings.connection_pool_size,
@@ -106,7 +108,7 @@ async def build_services(settings: Settings) -> Services:
                 settings.connection_pool_size, settings.max_concurrent_integrations
             ),
         )
-        runtimes = RuntimeCache(integrations, mapping, transport, kv)
+        runtimes = RuntimeCache(integrations, mapping, transport, kv, adapters)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
         cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)

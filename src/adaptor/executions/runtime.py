@@ -1,7 +1,9 @@
 """Ready-to-run integrations: configuration, compiled mappings and adapter, cached in process.
 
 Loading an integration decrypts its secrets, compiles every JMESPath expression, JSON Schema
-and summary template, and builds its adapter; that happens once, not per call. The cache is
+and summary template, and builds its protocol adapter through the `AdapterRegistry`; that
+happens once, not per call. A dropped entry's adapter is closed after a grace period, so calls
+still holding it finish first. The cache is
 dropped entry by entry when an integration changes: directly in the process that changed it,
 and through a change notice on the shared store in every other replica. A periodic version
 check catches a notice that was missed (a Redis reconnect), so no replica keeps running a
@@ -24,8 +26,10 @@ from adaptor.auth_handlers.base import AuthConfigurationError
 from adaptor.domain import EndpointConfig, IntegrationConfig
 from adaptor.integrations.service import IntegrationService
 from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
+from adaptor.protocols.base import BaseIntegration
+from adaptor.protocols.errors import UpstreamError
 from adaptor.protocols.http import HttpTransport
-from adaptor.protocols.rest import RESTIntegration
+from adaptor.protocols.registry import AdapterRegistry, UnsupportedIntegrationType
 from adaptor.resilience.breaker import CircuitBreaker
 from adaptor.storage.kv import KeyValueStore
 
@@ -46,8 +50,10 @@ class EndpointRuntime:
 class IntegrationRuntime:
     config: IntegrationConfig
     endpoints: dict[str, EndpointRuntime]
-    adapter: RESTIntegration | None
-    adapter_error: AuthConfigurationError | None
+    adapter: BaseIntegration | None
+    adapter_error: UpstreamError | None
+    """Why there is no adapter (unusable credentials, a type that cannot run): every
+    execution answers with its code and message."""
     breaker: CircuitBreaker
     secrets: list[str]
     loaded_at: float = field(default_factory=time.monotonic)
@@ -68,21 +74,27 @@ class RuntimeCache:
         mapping: MappingEngine,
         transport: HttpTransport,
         store: KeyValueStore,
+        adapters: AdapterRegistry,
         *,
         revalidate_after_s: float = 30.0,
+        retire_grace_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.integrations = integrations
         self.mapping = mapping
         self.transport = transport
         self.store = store
+        self.adapters = adapters
         self.revalidate_after_s = revalidate_after_s
+        self.retire_grace_s = retire_grace_s
+        """How long a replaced adapter stays open for the calls that still hold it."""
         self._clock = clock
         self._entries: dict[tuple[str, str], IntegrationRuntime] = {}
         self._loading: dict[tuple[str, str], asyncio.Task[IntegrationRuntime]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._epoch = 0  # bumped on every drop, so a load that raced a change is not kept
         self._first_attempt = asyncio.Event()  # set once the listener subscribed or failed to
+        self._closing: dict[asyncio.Task[None], BaseIntegration] = {}
 
     async def get(self, tenant_id: str, integration_id: str) -> IntegrationRuntime:
         """The runtime for one of the tenant's integrations (NotFound if it has none)."""
@@ -148,14 +160,12 @@ class RuntimeCache:
                 if candidate.config.cache_config is not None
                 and name in candidate.config.cache_config.invalidate_on
             )
-        adapter: RESTIntegration | None = None
-        adapter_error: AuthConfigurationError | None = None
+        adapter: BaseIntegration | None = None
+        adapter_error: UpstreamError | None = None
         try:
             handler: BaseAuthHandler = create_auth_handler(config.auth_config)
-            # One attempt per call: the pipeline runs the retries, so that each attempt passes
-            # the rate limiter and the concurrency cap on its own.
-            adapter = RESTIntegration(config, handler, self.transport)
-        except AuthConfigurationError as exc:
+            adapter = self.adapters.create(config, handler, self.transport)
+        except (AuthConfigurationError, UnsupportedIntegrationType) as exc:
             adapter_error = exc
         breaker_config = config.circuit_breaker
         breaker = CircuitBreaker(
@@ -181,13 +191,39 @@ class RuntimeCache:
         """Drop one integration; a load already under way is not reused (it may predate the
         change), so the next `get` reads the configuration again."""
         self._epoch += 1
-        self._entries.pop((tenant_id, integration_id), None)
+        self._retire(self._entries.pop((tenant_id, integration_id), None))
         self._loading.pop((tenant_id, integration_id), None)
 
     def forget_all(self) -> None:
         self._epoch += 1
+        for entry in self._entries.values():
+            self._retire(entry)
         self._entries.clear()
         self._loading.clear()
+
+    def _retire(self, entry: IntegrationRuntime | None) -> None:
+        """Close a dropped entry's adapter once the calls still using it had time to end."""
+        if entry is None or entry.adapter is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: nothing of the adapter's can be open either
+            return
+        adapter = entry.adapter
+        task = loop.create_task(self._close_later(adapter))
+        self._closing[task] = adapter
+        task.add_done_callback(lambda done: self._closing.pop(done, None))
+
+    async def _close_later(self, adapter: BaseIntegration) -> None:
+        await asyncio.sleep(self.retire_grace_s)
+        await self._close_adapter(adapter)
+
+    @staticmethod
+    async def _close_adapter(adapter: BaseIntegration) -> None:
+        try:
+            await adapter.close()
+        except Exception as exc:
+            log.warning("executions.adapter_close_failed", error_type=type(exc).__name__)
 
     async def changed(self, tenant_id: str, integration_id: str) -> None:
         """An integration changed here: drop it locally and tell every other replica."""
@@ -208,11 +244,20 @@ class RuntimeCache:
                 await asyncio.wait_for(self._first_attempt.wait(), timeout=5)
 
     async def close(self) -> None:
+        """Stop listening and close every adapter (at shutdown, after the last call)."""
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        adapters = list(self._closing.values())  # retired, still in their grace period
+        for task in list(self._closing):
+            task.cancel()
+        adapters += [e.adapter for e in self._entries.values() if e.adapter is not None]
+        self._entries.clear()
+        self._loading.clear()
+        for adapter in adapters:
+            await self._close_adapter(adapter)
 
     async def _listen(self) -> None:
         delay = 0.1

@@ -56,6 +56,7 @@ from adaptor.executions.trace import Trace
 from adaptor.ids import new_request_id, new_time_ordered_uuid
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
+from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
 from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
@@ -278,7 +279,7 @@ class ExecutionService:
         async def produce() -> dict[str, Any]:
             try:
                 value = await self._produce(
-                    runtime, endpoint, request_data, document, options, trace
+                    runtime, endpoint, request_data, document, options, trace, request_id
                 )
             except ExecutionFailure as exc:
                 return _failed(exc)
@@ -398,13 +399,14 @@ class ExecutionService:
         document: dict[str, Any],
         options: ExecutionOptions,
         trace: Trace | None,
+        request_id: str,
     ) -> dict[str, Any]:
         """Call (or mock) and map: the part of an execution a cache hit replaces."""
         if "mock_response" in options.model_fields_set:
             outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
         else:
             stage = time.perf_counter()
-            outcome = await self._call(runtime, endpoint, request_data, options)
+            outcome = await self._call(runtime, endpoint, request_data, options, request_id)
             if trace is not None:
                 trace.add(
                     "call",
@@ -456,13 +458,15 @@ class ExecutionService:
         endpoint: EndpointRuntime,
         request_data: dict[str, Any],
         options: ExecutionOptions,
+        request_id: str,
     ) -> CallOutcome:
         """breaker ─► retry( limit ─► slot ─► auth ─► call ): the only stage that leaves the
-        process. Raises `CircuitOpenError` (answered by `_circuit_open`) or `ExecutionFailure`."""
+        process, through the integration's protocol adapter, whatever its type. Raises
+        `CircuitOpenError` (answered by `_circuit_open`) or `ExecutionFailure`."""
         adapter = runtime.adapter
         if adapter is None:
             assert runtime.adapter_error is not None
-            raise ExecutionFailure(ErrorCode.AUTH_FAILED, runtime.adapter_error.message)
+            raise ExecutionFailure(runtime.adapter_error.code, runtime.adapter_error.message)
         config = runtime.config
         retry_config = options.retry_override or config.retry_config
         attempt_ms = endpoint.config.timeout_ms or config.timeout_ms
@@ -472,6 +476,7 @@ class ExecutionService:
         else:
             budget_ms = min(MAX_BUDGET_MS, attempt_ms * (retry_config.max_retries + 1))
         deadline = time.monotonic() + budget_ms / 1000
+        call = CallContext(endpoint.config, request_id)
 
         sent = 0  # requests that got past our own limits
         last_failure: UpstreamError | None = None  # the upstream's answer to the last of them
@@ -489,6 +494,7 @@ class ExecutionService:
                         request_data,
                         timeout_ms=attempt_ms,
                         deadline=deadline,
+                        call=call,
                     )
                 finally:
                     self._upstream_slots.release()

@@ -18,6 +18,7 @@ from adaptor.integrations.secrets import merge_secrets, restore_masked, split_se
 from adaptor.integrations.validation import validate_spec
 from adaptor.mapping import MappingEngine
 from adaptor.pagination import decode_cursor, encode_cursor
+from adaptor.protocols.registry import AdapterRegistry, default_registry
 from adaptor.security.crypto import SecretBox
 from adaptor.storage.database import Database
 from adaptor.storage.tables import IntegrationRow
@@ -41,10 +42,14 @@ class IntegrationService:
         secret_box: SecretBox,
         engine: MappingEngine,
         listeners: list[ChangeListener] | None = None,
+        *,
+        adapters: AdapterRegistry | None = None,
     ) -> None:
         self.database = database
         self.secret_box = secret_box
         self.engine = engine
+        self.adapters = adapters or default_registry()
+        """Which integration types can run, and each adapter's save-time checks."""
         self.listeners: list[ChangeListener] = listeners or []
 
     # reads ---------------------------------------------------------------------------------
@@ -207,7 +212,7 @@ class IntegrationService:
         )
 
     def _validate(self, spec: IntegrationSpec) -> None:
-        problems = validate_spec(spec, self.engine)
+        problems = validate_spec(spec, self.engine, self.adapters)
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
 

@@ -5,14 +5,16 @@ Every problem is collected with its location, so one 422 names all of them.
 
 from __future__ import annotations
 
-from adaptor.domain import AuthType, IntegrationSpec, IntegrationType
+from adaptor.domain import AuthType, IntegrationSpec
 from adaptor.errors import Loc
 from adaptor.mapping import MappingConfigError, MappingEngine
+from adaptor.protocols.registry import AdapterRegistry
 
-HTTP_TYPES = frozenset({IntegrationType.REST_API, IntegrationType.GRAPHQL})
 
-
-def validate_spec(spec: IntegrationSpec, engine: MappingEngine) -> list[tuple[Loc, str]]:
+def validate_spec(
+    spec: IntegrationSpec, engine: MappingEngine, adapters: AdapterRegistry
+) -> list[tuple[Loc, str]]:
+    """Every problem with `spec`: auth, the adapter's own checks for its type, mappings."""
     problems: list[tuple[Loc, str]] = []
     auth = spec.auth_config
     for name in auth.missing_credentials():
@@ -34,17 +36,8 @@ def validate_spec(spec: IntegrationSpec, engine: MappingEngine) -> list[tuple[Lo
             )
     if auth.type is AuthType.CUSTOM and not auth.custom_handler:
         problems.append((("auth_config", "custom_handler"), "is required for auth type custom"))
-    if spec.type in HTTP_TYPES and spec.base_url is None:
-        relative = [
-            n for n, e in spec.endpoints.items() if not e.path.startswith(("http://", "https://"))
-        ]
-        if relative:
-            problems.append(
-                (("base_url",), f"is required for type {spec.type} with relative endpoint paths")
-            )
+    problems.extend(adapters.validate(spec))
     for name, endpoint in spec.endpoints.items():
-        if spec.type is IntegrationType.GRAPHQL and not endpoint.query:
-            problems.append((("endpoints", name, "query"), "a GraphQL endpoint needs its document"))
         try:
             engine.compile_endpoint(endpoint)
         except MappingConfigError as exc:

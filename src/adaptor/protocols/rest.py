@@ -26,7 +26,7 @@ from yarl import URL
 
 from adaptor import __version__
 from adaptor.domain import HttpMethod, IntegrationResponse, IntegrationSpec, RetryConfig
-from adaptor.protocols.base import BaseIntegration
+from adaptor.protocols.base import BaseIntegration, CallContext
 from adaptor.protocols.errors import (
     MalformedResponse,
     RateLimitedError,
@@ -42,10 +42,12 @@ from adaptor.resilience.retry import RetryManager
 
 if TYPE_CHECKING:
     from adaptor.auth_handlers.base import BaseAuthHandler
+    from adaptor.protocols.registry import AdapterContext, AdapterOptions, Problem
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "PreparedRequest",
+    "RESTAdapterFactory",
     "RESTIntegration",
     "RESTRequestBuilder",
     "RESTResponseParser",
@@ -716,6 +718,7 @@ class RESTIntegration(BaseIntegration):
         retry_config: RetryConfig | None = None,
         *,
         deadline: float | None = None,
+        call: CallContext | None = None,
         allow_non_idempotent: bool = False,
     ) -> IntegrationResponse:
         """Call `endpoint` and return the parsed 2xx answer; raise `UpstreamError` otherwise.
@@ -852,3 +855,26 @@ class RESTIntegration(BaseIntegration):
             exc.args = (redacted,)
         if isinstance(exc, UpstreamStatusError) and exc.upstream_message is not None:
             exc.upstream_message = self._redact(exc.upstream_message)
+
+
+def relative_path_problems(spec: IntegrationSpec) -> list[Problem]:
+    """`base_url` is needed unless every endpoint path is an absolute URL."""
+    if spec.base_url is not None:
+        return []
+    if all(e.path.startswith(("http://", "https://")) for e in spec.endpoints.values()):
+        return []
+    return [(("base_url",), f"is required for type {spec.type} with relative endpoint paths")]
+
+
+class RESTAdapterFactory:
+    """Builds `RESTIntegration`s (integration type `rest_api`)."""
+
+    def validate(self, spec: IntegrationSpec, options: AdapterOptions) -> list[Problem]:
+        return relative_path_problems(spec)
+
+    def create(
+        self, spec: IntegrationSpec, auth: BaseAuthHandler, context: AdapterContext
+    ) -> RESTIntegration:
+        # One attempt per call: the pipeline runs the retries, so that each attempt passes the
+        # rate limiter and the concurrency cap on its own.
+        return RESTIntegration(spec, auth, context.transport)
