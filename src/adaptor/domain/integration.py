@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MASK = "********"
 """What every secret reads as. A write that sends it back keeps the stored value."""
@@ -163,6 +172,11 @@ class EndpointConfig(StrictModel):
     query: str | None = Field(
         default=None, description="GraphQL document or SQL with named parameters."
     )
+    operation_name: str | None = Field(
+        default=None,
+        max_length=255,
+        description="GraphQL: the operation of `query` to run when it holds several.",
+    )
     summary_template: str | None = Field(
         default=None,
         description="Sandboxed Jinja template for `metadata.summary` (sees `data`, `input`).",
@@ -177,13 +191,28 @@ class EndpointConfig(StrictModel):
 
 
 class WebhookConfig(StrictModel):
-    signature_scheme: Literal["hmac_sha256", "stripe", "github", "shopify"]
-    secret: str = Field(min_length=1)
+    signature_scheme: Literal["hmac_sha256", "stripe", "github", "shopify", "standard"]
+    secret: str = Field(
+        min_length=1, description="The signing secret; a `whsec_<base64>` key for `standard`."
+    )
     tolerance_seconds: int = Field(default=300, ge=1, le=86400)
     event_id_path: str = "id"
     signature_header: str | None = Field(
         default=None, description="Header carrying the signature for `hmac_sha256`."
     )
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_key(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("signature_scheme") == "standard" and value != MASK:
+            key = value.removeprefix("whsec_")
+            try:
+                decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+            except binascii.Error:
+                decoded = b""
+            if not value.startswith("whsec_") or not decoded:
+                raise ValueError("must be a `whsec_` key followed by base64 for scheme standard")
+        return value
 
 
 class AuthConfig(StrictModel):

@@ -515,7 +515,7 @@ class ExecutionService:
                 attempt,
                 retry_config=retry_config,
                 method=str(endpoint.config.method),
-                allow_non_idempotent=endpoint.config.retry_non_idempotent,
+                allow_non_idempotent=adapter.repeats_safely(endpoint.config),
                 deadline=deadline,
                 classify=lambda outcome: classify_attempt(outcome, retry_config),
             )

@@ -66,6 +66,18 @@ class BaseIntegration(ABC):
         call; `call` carries the endpoint's configuration and the execution's request id.
         """
 
+    def repeats_safely(self, endpoint: EndpointConfig) -> bool:
+        """Whether a failed call of `endpoint` may be sent again although its HTTP method is
+        not idempotent (POST, PATCH).
+
+        The retry policy still decides whether a failure is worth retrying; this only says
+        whether repeating the call is harmless. By default it is when the endpoint says its
+        upstream deduplicates (`retry_non_idempotent`); adapters that make every call
+        repeatable (a webhook delivery with a stable id) or that know the call is a read (a
+        GraphQL query) say so.
+        """
+        return endpoint.retry_non_idempotent
+
     async def close(self) -> None:
         """Release connections or pools this adapter opened (none by default); safe to call
         more than once."""

@@ -119,8 +119,10 @@ class AdapterRegistry:
 
 def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     """A registry with every adapter this package ships."""
+    from adaptor.protocols.graphql import GraphQLAdapterFactory
     from adaptor.protocols.rest import RESTAdapterFactory
 
     registry = AdapterRegistry(options)
     registry.register(IntegrationType.REST_API, RESTAdapterFactory())
+    registry.register(IntegrationType.GRAPHQL, GraphQLAdapterFactory())
     return registry
