@@ -268,7 +268,8 @@ async def test_errors_without_data_are_an_upstream_error(
     assert result["success"] is False
     assert result["error"]["code"] == "upstream_error"
     assert result["error"]["message"] == (
-        "The GraphQL server answered 400 with 1 error(s): customer 404 does not exist (at mustExist)"
+        "The GraphQL server answered 400 with 1 error(s): "
+        "customer 404 does not exist (at mustExist)"
     )
 
 

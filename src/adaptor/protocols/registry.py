@@ -121,8 +121,10 @@ def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     """A registry with every adapter this package ships."""
     from adaptor.protocols.graphql import GraphQLAdapterFactory
     from adaptor.protocols.rest import RESTAdapterFactory
+    from adaptor.protocols.webhook import WebhookAdapterFactory
 
     registry = AdapterRegistry(options)
     registry.register(IntegrationType.REST_API, RESTAdapterFactory())
     registry.register(IntegrationType.GRAPHQL, GraphQLAdapterFactory())
+    registry.register(IntegrationType.WEBHOOK, WebhookAdapterFactory())
     return registry
