@@ -26,6 +26,7 @@ from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
 from adaptor.observability.endpoints import router as ops_router
 from adaptor.services import Services, build_services
+from adaptor.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("adaptor.app")
 
@@ -441,4 +442,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(integrations_router)
     app.include_router(executions_router)
+    app.include_router(webhooks_router)
     return app

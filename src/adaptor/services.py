@@ -26,6 +26,7 @@ from adaptor.storage.kv import KeyValueStore
 from adaptor.storage.kv_failover import FailoverStore
 from adaptor.storage.kv_memory import MemoryStore
 from adaptor.storage.kv_redis import RedisStore
+from adaptor.webhooks.service import WebhookService
 
 log = structlog.get_logger("adaptor.services")
 
@@ -48,6 +49,7 @@ class Services:
     transport: AiohttpTransport
     runtimes: RuntimeCache
     executions: ExecutionService
+    webhooks: WebhookService
     generated_admin_key: str | None = None
 
     async def close(self) -> None:
@@ -141,6 +143,9 @@ async def build_services(settings: Settings) -> Services:
             transport=transport,
             runtimes=runtimes,
             executions=executions,
+            webhooks=WebhookService(
+                database, integrations, max_body_bytes=settings.max_webhook_bytes
+            ),
         )
         log_writer.start()
         await runtimes.start()

@@ -28,6 +28,14 @@ class IntegrationRepository:
         )
         return result.first() is not None
 
+    async def get_anywhere(self, integration_id: str) -> IntegrationRow | None:
+        """The row whatever its tenant: only for routes that identify the integration
+        otherwise (an inbound webhook's signature)."""
+        result = await self.session.execute(
+            select(IntegrationRow).where(IntegrationRow.integration_id == integration_id)
+        )
+        return result.scalar_one_or_none()
+
     async def get(self, tenant_id: str, integration_id: str) -> IntegrationRow | None:
         result = await self.session.execute(
             select(IntegrationRow).where(

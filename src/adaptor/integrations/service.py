@@ -71,6 +71,17 @@ class IntegrationService:
         config = _config(row, merge_secrets(_document(row), secrets))
         return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])
 
+    async def load_anywhere(self, integration_id: str) -> LoadedIntegration | None:
+        """The full configuration with decrypted secrets, whatever its tenant (None if there
+        is none): for inbound webhooks, which the sender's signature authenticates."""
+        async with self.database.session() as session:
+            row = await IntegrationRepository(session).get_anywhere(integration_id)
+        if row is None:
+            return None
+        secrets = self._secrets(row)
+        config = _config(row, merge_secrets(_document(row), secrets))
+        return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])
+
     async def page(
         self, tenant_id: str, *, filters: dict[str, Any], cursor: str | None, limit: int
     ) -> IntegrationPage:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -95,3 +105,21 @@ class ExecutionLogRow(Base):
     response_size_bytes: Mapped[int] = mapped_column(Integer)
     retry_count: Mapped[int] = mapped_column(Integer)
     cached: Mapped[bool] = mapped_column(Boolean)
+
+
+class WebhookEventRow(Base):
+    """An inbound webhook event, verified and stored once per (integration, event id)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "event_id", name="uq_webhook_events_event"),
+        Index("ix_webhook_events_list", "tenant_id", "integration_id", "received_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(255))
+    integration_id: Mapped[str] = mapped_column(String(36))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[Any] = mapped_column(JSONDocument)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

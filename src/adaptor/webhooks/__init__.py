@@ -1,0 +1,1 @@
+"""Inbound webhooks: deliveries verified by their sender's signature scheme, stored once."""
