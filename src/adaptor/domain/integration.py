@@ -256,6 +256,12 @@ class IntegrationSpec(StrictModel):
     test_endpoint: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     webhook: WebhookConfig | None = None
+    custom_adapter: str | None = Field(
+        default=None,
+        max_length=255,
+        description="For type `custom`: the adapter's name, an entry point in the "
+        "`adaptor.integrations` group.",
+    )
 
     @field_validator("integration_id")
     @classmethod

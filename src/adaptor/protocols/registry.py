@@ -119,6 +119,7 @@ class AdapterRegistry:
 
 def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     """A registry with every adapter this package ships."""
+    from adaptor.protocols.custom import CustomAdapterFactory
     from adaptor.protocols.graphql import GraphQLAdapterFactory
     from adaptor.protocols.rest import RESTAdapterFactory
     from adaptor.protocols.webhook import WebhookAdapterFactory
@@ -127,4 +128,5 @@ def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     registry.register(IntegrationType.REST_API, RESTAdapterFactory())
     registry.register(IntegrationType.GRAPHQL, GraphQLAdapterFactory())
     registry.register(IntegrationType.WEBHOOK, WebhookAdapterFactory())
+    registry.register(IntegrationType.CUSTOM, CustomAdapterFactory())
     return registry
