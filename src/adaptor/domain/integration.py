@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MASK = "********"
 """What every secret reads as. A write that sends it back keeps the stored value."""
@@ -27,6 +34,12 @@ class IntegrationType(StrEnum):
     FILE_SYSTEM = "file_system"
     MESSAGE_QUEUE = "message_queue"
     CUSTOM = "custom"
+
+
+OWN_SCHEME_TYPES = frozenset(
+    {IntegrationType.DATABASE, IntegrationType.FILE_SYSTEM, IntegrationType.MESSAGE_QUEUE}
+)
+"""Types whose `base_url` names the system by its own scheme (postgresql://, s3://, amqp://)."""
 
 
 class AuthType(StrEnum):
@@ -174,6 +187,12 @@ class EndpointConfig(StrictModel):
         default=False, description="Allow retries of POST/PATCH (the upstream must dedupe)."
     )
     timeout_ms: int | None = Field(default=None, ge=100, le=60000)
+    max_rows: int | None = Field(
+        default=None, ge=1, le=100_000, description="Database: rows answered at most (1000)."
+    )
+    format: Literal["auto", "csv", "json", "ndjson", "text", "binary"] | None = Field(
+        default=None, description="File system: how a file is parsed and written (auto)."
+    )
 
 
 class WebhookConfig(StrictModel):
@@ -240,9 +259,11 @@ class IntegrationSpec(StrictModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if info.data.get("type") in OWN_SCHEME_TYPES:
+            return value  # the type's adapter checks its own schemes at save time
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
