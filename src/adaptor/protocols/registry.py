@@ -137,6 +137,8 @@ def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     registry.register(IntegrationType.REST_API, RESTAdapterFactory())
     # Databases, files and message queues.
     from adaptor.protocols.database import DatabaseAdapterFactory
+    from adaptor.protocols.files import FileAdapterFactory
 
     registry.register(IntegrationType.DATABASE, DatabaseAdapterFactory())
+    registry.register(IntegrationType.FILE_SYSTEM, FileAdapterFactory())
     return registry
