@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(
         default=1_048_576, ge=1024, le=104_857_600, alias="MAX_WEBHOOK_BYTES"
     )
+    file_roots: str = Field(default="", alias="FILE_ROOTS")
+    """Colon-separated directories `file://` integrations may use (none by default)."""
+    max_file_bytes: int = Field(default=52_428_800, ge=1, alias="MAX_FILE_BYTES")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="LOG_LEVEL"
     )
@@ -81,6 +84,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @property
+    def file_root_list(self) -> tuple[str, ...]:
+        """FILE_ROOTS as absolute directories."""
+        return tuple(str(Path(root).resolve()) for root in self.file_roots.split(":") if root)
 
     @property
     def production(self) -> bool:

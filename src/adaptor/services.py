@@ -101,7 +101,14 @@ async def build_services(settings: Settings) -> Services:
             await database.migrate()
         mapping = MappingEngine()
         keys = ApiKeyService(database)
-        adapters = default_registry(AdapterOptions(pool_size=settings.connection_pool_size))
+        adapters = default_registry(
+            AdapterOptions(
+                pool_size=settings.connection_pool_size,
+                file_roots=settings.file_root_list,
+                max_file_bytes=settings.max_file_bytes,
+                allow_private_networks=settings.allow_private_networks,
+            )
+        )
         integrations = IntegrationService(database, secret_box, mapping, adapters=adapters)
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),

@@ -78,6 +78,8 @@ class IntegrationResponse(BaseModel):
     request_size_bytes: int = 0
     response_size_bytes: int = 0
     retries: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Facts about the answer for `ExecutionResult.metadata` (e.g. `truncated`)."""
 
 
 class ExecutionLog(BaseModel):

@@ -38,6 +38,12 @@ class IntegrationType(StrEnum):
     CUSTOM = "custom"
 
 
+OWN_SCHEME_TYPES = frozenset(
+    {IntegrationType.DATABASE, IntegrationType.FILE_SYSTEM, IntegrationType.MESSAGE_QUEUE}
+)
+"""Types whose `base_url` names the system by its own scheme (postgresql://, s3://, amqp://)."""
+
+
 class AuthType(StrEnum):
     NONE = "none"
     API_KEY = "api_key"
@@ -188,6 +194,12 @@ class EndpointConfig(StrictModel):
         default=False, description="Allow retries of POST/PATCH (the upstream must dedupe)."
     )
     timeout_ms: int | None = Field(default=None, ge=100, le=60000)
+    max_rows: int | None = Field(
+        default=None, ge=1, le=100_000, description="Database: rows answered at most (1000)."
+    )
+    format: Literal["auto", "csv", "json", "ndjson", "text", "binary"] | None = Field(
+        default=None, description="File system: how a file is parsed and written (auto)."
+    )
 
 
 class WebhookConfig(StrictModel):
@@ -275,9 +287,11 @@ class IntegrationSpec(StrictModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if info.data.get("type") in OWN_SCHEME_TYPES:
+            return value  # the type's adapter checks its own schemes at save time
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")

@@ -22,7 +22,8 @@ import orjson
 import structlog
 
 from adaptor.auth_handlers import BaseAuthHandler, create_auth_handler
-from adaptor.auth_handlers.base import AuthConfigurationError
+from adaptor.auth_handlers.base import AuthConfigurationError, UnsupportedAuthType
+from adaptor.auth_handlers.simple import NoAuthHandler
 from adaptor.domain import EndpointConfig, IntegrationConfig
 from adaptor.integrations.service import IntegrationService
 from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
@@ -165,6 +166,11 @@ class RuntimeCache:
         try:
             handler: BaseAuthHandler = create_auth_handler(config.auth_config)
             adapter = self.adapters.create(config, handler, self.transport)
+        except UnsupportedAuthType as exc:
+            if self.adapters.reads_own_credentials(config):
+                adapter = self.adapters.create(config, NoAuthHandler(), self.transport)
+            else:
+                adapter_error = exc
         except (AuthConfigurationError, UnsupportedIntegrationType) as exc:
             adapter_error = exc
         breaker_config = config.circuit_breaker

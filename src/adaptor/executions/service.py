@@ -80,6 +80,7 @@ class CallOutcome:
     request_size: int
     response_size: int
     retries: int
+    metadata: dict[str, Any] | None = None
 
 
 class ExecutionFailure(Exception):
@@ -357,6 +358,8 @@ class ExecutionService:
             "integration_id": integration_id,
             "endpoint": endpoint_name,
         }
+        for key, value in (produced.get("adapter_metadata") or {}).items():
+            metadata.setdefault(key, value)
         if "summary" in produced:
             metadata["summary"] = produced["summary"]
         if produced.get("warnings"):
@@ -436,6 +439,8 @@ class ExecutionService:
             "response_size": outcome.response_size,
             "retries": outcome.retries,
         }
+        if outcome.metadata:
+            produced["adapter_metadata"] = outcome.metadata
         if response.warnings:
             produced["warnings"] = [
                 {"loc": list(loc), "msg": msg} for loc, msg in response.warnings
@@ -542,6 +547,7 @@ class ExecutionService:
                 response.request_size_bytes,
                 response.response_size_bytes,
                 retries + response.retries,
+                response.metadata,
             )
         if isinstance(error, LocalRefusal):
             raise ExecutionFailure(error.code, error.message, retry_after=error.retry_after)

@@ -55,6 +55,12 @@ class AdapterOptions:
 
     pool_size: int = 10
     """Connections one integration may hold open (database pools, broker channels)."""
+    file_roots: tuple[str, ...] = ()
+    """Directories `file://` integrations may use (FILE_ROOTS); none by default."""
+    max_file_bytes: int = 50 * 1024 * 1024
+    """The largest file a file-system integration reads (MAX_FILE_BYTES)."""
+    allow_private_networks: bool = False
+    """Whether non-HTTP adapters may connect to private and loopback hosts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,12 @@ class AdapterRegistry:
             ]
         return factory.validate(spec, self.options)
 
+    def reads_own_credentials(self, spec: IntegrationSpec) -> bool:
+        """Whether the adapter of `spec` takes its credentials from `auth_config` itself (S3
+        requests signed by aiobotocore), so it runs without an auth handler."""
+        check = getattr(self._factories.get(spec.type), "reads_own_credentials", None)
+        return bool(check is not None and check(spec))
+
     def create(
         self, spec: IntegrationSpec, auth: BaseAuthHandler, transport: HttpTransport
     ) -> BaseIntegration:
@@ -129,4 +141,10 @@ def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     registry.register(IntegrationType.GRAPHQL, GraphQLAdapterFactory())
     registry.register(IntegrationType.WEBHOOK, WebhookAdapterFactory())
     registry.register(IntegrationType.CUSTOM, CustomAdapterFactory())
+    # Databases, files and message queues.
+    from adaptor.protocols.database import DatabaseAdapterFactory
+    from adaptor.protocols.files import FileAdapterFactory
+
+    registry.register(IntegrationType.DATABASE, DatabaseAdapterFactory())
+    registry.register(IntegrationType.FILE_SYSTEM, FileAdapterFactory())
     return registry

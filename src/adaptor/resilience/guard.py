@@ -197,6 +197,22 @@ class DestinationGuard:
         for result in await self._resolve(host, 0):
             self.check_address(result["host"], host=host)
 
+    async def allowed_addresses(self, host: str, port: int = 0) -> list[str]:
+        """The addresses `host` resolves to, each checked; for clients other than aiohttp
+        (database drivers, brokers), which then connect to one of these, never to the name,
+        so a name cannot resolve to another address between the check and the connect."""
+        if _parse_ip(host) is not None:
+            self.check_address(host)
+            return [host]
+        if _is_legacy_ipv4(host):
+            raise BlockedDestination(
+                f"destination {host} is refused: a non-canonical numeric IPv4 address"
+            )
+        addresses = [result["host"] for result in await self._resolve(host, port)]
+        for address in addresses:
+            self.check_address(address, host=host)
+        return addresses
+
     async def _resolve(self, host: str, port: int) -> list[ResolveResult]:
         try:
             return await self._inner_resolver().resolve(host, port, family=socket.AF_UNSPEC)
