@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from adaptor.auth_handlers import BaseAuthHandler, create_auth_handler
+from adaptor.auth_handlers import AuthContext, BaseAuthHandler, create_auth_handler
 from adaptor.auth_handlers.base import AuthConfigurationError
 from adaptor.domain import EndpointConfig, IntegrationConfig
 from adaptor.integrations.service import IntegrationService
@@ -71,8 +71,10 @@ class RuntimeCache:
         *,
         revalidate_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        auth_context: AuthContext | None = None,
     ) -> None:
         self.integrations = integrations
+        self.auth_context = auth_context or AuthContext(transport)
         self.mapping = mapping
         self.transport = transport
         self.store = store
@@ -151,7 +153,9 @@ class RuntimeCache:
         adapter: RESTIntegration | None = None
         adapter_error: AuthConfigurationError | None = None
         try:
-            handler: BaseAuthHandler = create_auth_handler(config.auth_config)
+            handler: BaseAuthHandler = create_auth_handler(
+                config.auth_config, self.auth_context.for_integration(config)
+            )
             # One attempt per call: the pipeline runs the retries, so that each attempt passes
             # the rate limiter and the concurrency cap on its own.
             adapter = RESTIntegration(config, handler, self.transport)

@@ -95,3 +95,17 @@ class ExecutionLogRow(Base):
     response_size_bytes: Mapped[int] = mapped_column(Integer)
     retry_count: Mapped[int] = mapped_column(Integer)
     cached: Mapped[bool] = mapped_column(Boolean)
+
+
+class OAuthTokenRow(Base):
+    """An integration's OAuth2 tokens: expiry, scopes and tokens encrypted in `tokens`;
+    `version` is the compare-and-set counter every save checks."""
+
+    __tablename__ = "oauth_tokens"
+
+    integration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
