@@ -385,7 +385,7 @@ class OAuth2Handler(BaseAuthHandler):
                 error_type=type(exc).__name__,
             )
             return False
-        return seen is None or renewed.access_token != seen.access_token
+        return seen is None or renewed.version != seen.version
 
     def response_expired(self, data: Any) -> bool:
         if self._expired_when is None:
