@@ -16,6 +16,7 @@ __all__ = ["JWT_ALGORITHMS", "JWTHandler", "jwt_key_problem"]
 
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 DEFAULT_TTL_S = 300
+MIN_HMAC_KEY_BYTES = 32
 REUSE_MARGIN_S = 30
 """A cached token is re-signed once less than this (or a tenth of its lifetime) is left."""
 
@@ -39,6 +40,11 @@ def _key(auth_config: AuthConfig, algorithm: str) -> tuple[str, Any]:
             f"auth_config.credentials.{name} is the mask {MASK!r}, not the stored secret"
         )
     if name == "secret":
+        if len(str(value).encode()) < MIN_HMAC_KEY_BYTES:
+            raise AuthConfigurationError(
+                f"auth_config.credentials.secret must be at least {MIN_HMAC_KEY_BYTES} bytes "
+                "for HS256 (RFC 7518 section 3.2)"
+            )
         return name, str(value)
     try:
         key = jwt.get_algorithm_by_name(algorithm).prepare_key(str(value))
