@@ -289,6 +289,11 @@ async def test_a_refused_refresh_token_needs_reauthorization(
     assert upstream.count("/v1/me") == 0
     read = await app_client.get(f"/api/v2/integrations/{integration_id}", headers=tenant.headers)
     assert read.json()["auth_status"] == "needs_reauthorization"
+    health = await app_client.get(
+        f"/api/v2/integrations/{integration_id}/health", headers=tenant.headers
+    )
+    assert health.json()["auth_status"] == "needs_reauthorization"
+    assert health.json()["status"] == "unhealthy"
 
     again = (await execute(app_client, tenant, integration_id, "me")).json()
     assert again["error"]["code"] == "auth_failed"

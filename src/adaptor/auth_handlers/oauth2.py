@@ -498,6 +498,7 @@ class OAuth2Handler(BaseAuthHandler):
                 "refresh_token", refresh_token=refresh_token, scopes=self.scopes
             )
         except NeedsReauthorization:
+            self._tokens = None  # executions now answer auth_failed, saying to reconnect
             expected = current.version if current is not None else 0
             await self._guarded(self.store.mark_needs_reauthorization(expected_version=expected))
             log.warning("auth.oauth2.needs_reauthorization", integration_id=self.integration_id)
