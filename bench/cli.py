@@ -73,8 +73,9 @@ from bench.scenarios import (
     expected_plain_data,
     expected_summary,
     integration_spec,
+    oauth2_integration_spec,
 )
-from bench.upstream import NGINX_INSTALL_HINT, Nginx
+from bench.upstream import NGINX_INSTALL_HINT, Nginx, token_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -621,6 +622,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     api = contract.Api(service_url)
     key = contract.create_tenant_key(api, ADMIN_API_KEY, TENANT)
     integration_id = contract.create_integration(api, key, TENANT, integration_spec(nginx.base_url))
+    oauth2_id = contract.create_integration(
+        api, key, TENANT, oauth2_integration_spec(nginx.base_url)
+    )
     full_api: contract.Api | None = None
     full_key = full_integration = ""
     if service_full is not None:
@@ -635,6 +639,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     _verify_direct(nginx)
     _verify_reference(reference_url)
     _verify_service("service", api, key, integration_id)
+    oauth2 = contract.execute(api, key, TENANT, oauth2_id, PLAIN_ENDPOINT, EXECUTE_BODY)
+    _verify_execution(f"service oauth2 {PLAIN_ENDPOINT}", oauth2, expected_plain_data(), None)
+    _check(token_requests(nginx.root) == 1, "execute_oauth2: the token was not fetched once")
     if full_api is not None:
         _verify_service("service-full", full_api, full_key, full_integration)
     _progress("verified: every scenario answers success with the expected data")
@@ -680,6 +687,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             _execute_target(
                 "execute_mapped", service_url, key, integration_id, MAPPED_ENDPOINT, ok
             ),
+            service,
+        ),
+        Scenario(
+            "execute_oauth2",
+            "execute, OAuth2 (token cached)",
+            _execute_target("execute_oauth2", service_url, key, oauth2_id, PLAIN_ENDPOINT, ok),
             service,
         ),
         Scenario(
@@ -735,6 +748,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     plain = next(s for s in scenarios if s.name == "execute_plain")
     memory = _memory_run(load, plain, sizes, memory_executions)
     _check(service.alive(), "the service died during the memory run")
+    # The token lives an hour: not one more token request on the request path.
+    oauth2_token_requests = token_requests(nginx.root)
+    _check(
+        oauth2_token_requests == 1,
+        f"execute_oauth2: {oauth2_token_requests} token requests, expected the first one only",
+    )
 
     # -- report
     results: dict[str, Any] = {
@@ -751,6 +770,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             for scenario in scenarios
         },
         "memory": memory,
+        "oauth2_token_requests": oauth2_token_requests,
     }
     if profiles:
         results["profiles"] = profiles

@@ -73,6 +73,12 @@ GATES = (
     Gate("cached_speedup", "execute_cached req/s / execute_mapped req/s at c16", 2.5, ">="),
     Gate("p99_ms_mapped_c16", "execute_mapped p99 at c16 (ms)", 20.0, "<="),
     Gate("rss_growth_mb", "service RSS growth over the memory run (MB)", 10.0, "<="),
+    Gate(
+        "cpu_ratio_oauth2_vs_plain",
+        "execute_oauth2 CPU us/req / execute_plain CPU us/req at c16 (token cached)",
+        1.05,
+        "<=",
+    ),
 )
 
 
@@ -145,6 +151,11 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
     ),
     "cached_speedup": (("execute_cached", 16, "rps"), ("execute_mapped", 16, "rps"), "/"),
     "p99_ms_mapped_c16": (("execute_mapped", 16, "p99_ms"), None, ""),
+    "cpu_ratio_oauth2_vs_plain": (
+        ("execute_oauth2", 16, "cpu_us_per_req"),
+        ("execute_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
 }
 
 

@@ -9,6 +9,9 @@ One integration per service process, `rest_api` with an API key sent in `X-API-K
 - `list_customers_cached`   the same with `cache_config: {enabled, ttl_seconds: 300}`
                             (scenario `execute_cached`).
 
+A second integration (`oauth2_integration_spec`) has `get_customer` behind OAuth2 client
+credentials, its token endpoint served by nginx (scenario `execute_oauth2`).
+
 The realistic mapping: a request mapping of 3 fields (query `limit` and `email`, header
 `X-Locale`), a response `data_path` that filters the 100 items on `balance > 0` and projects
 six fields with a multiselect, two transforms (`timestamp_to_date` with a format, and
@@ -35,6 +38,7 @@ TENANT: Final = "bench"
 ADMIN_API_KEY: Final = "adk_bench_admin_0123456789abcdef0123456789abcdef"
 ENCRYPTION_KEY: Final = base64.urlsafe_b64encode(b"adaptor-bench-fixed-key-32-bytes").decode()
 UPSTREAM_API_KEY: Final = "sk_bench_4eC39HqLyjWDarjtT1zdp7dc"
+OAUTH2_CLIENT_SECRET: Final = "bench-oauth2-client-secret-0123456789"
 
 # The realistic mapping (scenario 4), shared verbatim with bench/reference.py.
 QUERY_MAPPING: Final = {"limit": "variables.limit", "email": "user_data.email"}
@@ -111,6 +115,25 @@ def integration_spec(upstream_base_url: str, *, rate_limited: bool = False) -> d
         # High enough never to trigger: the point is paying for the limiter, not hitting it.
         spec["rate_limit"] = {"requests_per_minute": 10_000_000}
     return spec
+
+
+def oauth2_integration_spec(upstream_base_url: str) -> dict[str, Any]:
+    """Scenario execute_oauth2: `get_customer` behind OAuth2 client credentials, its token
+    endpoint served by the same nginx (the token is fetched once and cached)."""
+    return {
+        "name": "bench-customers-oauth2",
+        "type": "rest_api",
+        "category": "crm",
+        "base_url": upstream_base_url,
+        "auth_config": {
+            "type": "oauth2",
+            "oauth2_flow": "client_credentials",
+            "token_url": f"{upstream_base_url}/oauth/token",
+            "scopes": ["customers.read"],
+            "credentials": {"client_id": "bench", "client_secret": OAUTH2_CLIENT_SECRET},
+        },
+        "endpoints": {PLAIN_ENDPOINT: {"path": "/small", "method": "GET"}},
+    }
 
 
 def format_minor_units(amount: int, currency: str, locale: str = CURRENCY_LOCALE) -> str:

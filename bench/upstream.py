@@ -134,6 +134,23 @@ def write_bodies(folder: Path) -> tuple[bytes, bytes]:
     return small, large
 
 
+OAUTH2_ACCESS_TOKEN = "bench-oauth2-access-token-6f1c0d2e9a7b4c3d"
+
+
+def oauth2_token_body() -> str:
+    """What the token endpoint answers: an hour-long client-credentials token."""
+    return (
+        f'{{"access_token":"{OAUTH2_ACCESS_TOKEN}","token_type":"Bearer",'
+        '"expires_in":3600,"scope":"customers.read"}'
+    )
+
+
+def token_requests(root: Path) -> int:
+    """How many requests reached the token endpoint."""
+    log = root / "token-requests.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
 def nginx_config(root: Path, port: int) -> str:
     """A self-contained nginx config: every path inside `root`."""
     user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -165,6 +182,13 @@ http {{
         default_type application/json;
         location = /small {{ try_files /small.json =404; }}
         location = /customers {{ try_files /customers.json =404; }}
+        # The OAuth2 token endpoint of scenario execute_oauth2 (client credentials): every
+        # token request is logged, so the run can show none happened on the request path.
+        location = /oauth/token {{
+            access_log {root}/token-requests.log;
+            add_header Cache-Control no-store;
+            return 200 '{oauth2_token_body()}';
+        }}
     }}
 }}
 """

@@ -24,6 +24,7 @@ from adaptor.executions.endpoints import router as executions_router
 from adaptor.ids import new_request_id
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
+from adaptor.oauth.endpoints import router as oauth_router
 from adaptor.observability.endpoints import router as ops_router
 from adaptor.services import Services, build_services
 from adaptor.webhooks.endpoints import router as webhooks_router
@@ -443,4 +444,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(executions_router)
     app.include_router(webhooks_router)
+    app.include_router(oauth_router)
     return app

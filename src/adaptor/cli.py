@@ -191,13 +191,19 @@ def rotate_key() -> None:
     async def run(settings: Settings) -> int:
         from adaptor.integrations.service import IntegrationService
         from adaptor.mapping import MappingEngine
+        from adaptor.oauth.service import rotate_token_secrets
         from adaptor.services import secret_box_for
         from adaptor.storage.database import Database
 
         database = Database(settings.database_url)
         try:
-            service = IntegrationService(database, secret_box_for(settings), MappingEngine())
-            return await service.rotate_secrets()
+            secret_box = secret_box_for(settings)
+            service = IntegrationService(database, secret_box, MappingEngine())
+            count = await service.rotate_secrets()
+            tokens = await rotate_token_secrets(database, secret_box)
+            if tokens:
+                click.echo(f"re-encrypted the OAuth tokens of {tokens} integration(s)")
+            return count
         finally:
             await database.close()
 

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".adaptor"), alias="DATA_DIR")
     encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
     vault_url: str | None = Field(default=None, alias="VAULT_URL")
+    public_base_url: str | None = Field(
+        default=None,
+        alias="PUBLIC_BASE_URL",
+        description="Where browsers reach this service (OAuth callbacks); default "
+        "http://127.0.0.1:HTTP_PORT.",
+    )
     admin_api_key: str | None = Field(default=None, alias="ADMIN_API_KEY", repr=False)
     max_concurrent_integrations: int = Field(
         default=50, ge=1, le=10_000, alias="MAX_CONCURRENT_INTEGRATIONS"
@@ -84,6 +90,21 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url_form(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expects http(s)://host[:port][/prefix]")
+        return value.rstrip("/")
+
+    @property
+    def callback_base_url(self) -> str:
+        """The base URL OAuth providers redirect browsers back to."""
+        return self.public_base_url or f"http://127.0.0.1:{self.http_port}"
 
     @property
     def file_root_list(self) -> tuple[str, ...]:

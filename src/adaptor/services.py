@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from adaptor.auth_handlers import AuthContext, CustomHandlerRegistry
 from adaptor.config import Settings
 from adaptor.executions.logs import ExecutionLogWriter
 from adaptor.executions.runtime import RuntimeCache
@@ -13,6 +14,7 @@ from adaptor.executions.service import ExecutionService
 from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
+from adaptor.oauth.service import OAuthService, OAuthTokenStore
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.http import AiohttpTransport
 from adaptor.protocols.registry import AdapterOptions, default_registry
@@ -50,6 +52,7 @@ class Services:
     runtimes: RuntimeCache
     executions: ExecutionService
     webhooks: WebhookService
+    oauth: OAuthService
     generated_admin_key: str | None = None
 
     async def close(self) -> None:
@@ -117,7 +120,26 @@ async def build_services(settings: Settings) -> Services:
                 settings.connection_pool_size, settings.max_concurrent_integrations
             ),
         )
-        runtimes = RuntimeCache(integrations, mapping, transport, kv, adapters)
+
+        # OAuth2 token requests go through the same guarded transport as upstream calls.
+        def token_store(tenant_id: str, integration_id: str) -> OAuthTokenStore:
+            return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id)
+
+        auth_context = AuthContext(
+            transport, token_stores=token_store, custom_handlers=CustomHandlerRegistry()
+        )
+        oauth = OAuthService(
+            database,
+            kv,
+            secret_box,
+            integrations,
+            auth_context,
+            public_base_url=settings.callback_base_url,
+        )
+        runtimes = RuntimeCache(
+            integrations, mapping, transport, kv, adapters, auth_context=auth_context
+        )
+        oauth.listeners.append(runtimes.changed)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
         cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)
@@ -153,6 +175,7 @@ async def build_services(settings: Settings) -> Services:
             webhooks=WebhookService(
                 database, integrations, max_body_bytes=settings.max_webhook_bytes
             ),
+            oauth=oauth,
         )
         log_writer.start()
         await runtimes.start()

@@ -11,8 +11,9 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ import pytest
 from tests.conftest import ADMIN_HEADERS, Tenant
 from tests.executions.test_execute import CUSTOMERS, integration
 from tests.executions.upstream import Reply, Upstream
+from tests.oauth.provider import Provider, run_provider
+from tests.oauth.test_flows import oauth_integration
 from tests.replicas.conftest import Measure
 
 pytestmark = pytest.mark.replicas
@@ -168,3 +171,49 @@ async def test_concurrent_identical_misses_across_replicas_reach_the_upstream_on
     assert all(result["success"] for result in results)
     assert sorted(result["cached"] for result in results) == [False] + [True] * 11
     assert upstream.count() == 1
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    with run_provider() as running:
+        yield running
+
+
+async def test_an_expired_oauth2_token_is_refreshed_once_across_replicas(
+    clients: list[httpx.AsyncClient], upstream: Upstream, provider: Provider, measure: Measure
+) -> None:
+    upstream.reply("GET", "/v1/me", Reply(200, {"id": "u_1"}))
+    client = provider.client(ttl_s=1)
+    tenant = await new_tenant(clients[0])
+    integration_id = await create(
+        clients[0], tenant, oauth_integration(upstream, provider, client, "authorization_code")
+    )
+    started = await clients[0].post(
+        f"/api/v2/integrations/{integration_id}/oauth/authorize", headers=tenant.headers
+    )
+    callback = urlsplit(provider.consent(started.json()["authorization_url"]))
+    connected = await clients[1].get(
+        f"{callback.path}?{callback.query}", headers={"Accept": "application/json"}
+    )
+    assert connected.status_code == 200, connected.text
+    await asyncio.sleep(1.2)  # the access token has expired on every replica
+
+    responses = await asyncio.gather(
+        *(
+            client_.post(
+                f"/api/v2/execute/{integration_id}/me",
+                json={"input_data": {}},
+                headers=tenant.headers,
+            )
+            for client_ in spread(clients, 24)
+        )
+    )
+    results = [response.json() for response in responses]
+    refreshes = provider.token_requests(client, "refresh_token")
+    measure("token_requests", provider.token_requests(client))
+    measure("refresh_requests", refreshes)
+    measure("refused_refresh_tokens", provider.stats(client)["refused_refresh_tokens"])
+    assert all(result["success"] for result in results), results
+    assert refreshes == 1
+    assert provider.stats(client)["refused_refresh_tokens"] == 0
+    assert len({seen.headers["authorization"] for seen in upstream.seen}) == 1

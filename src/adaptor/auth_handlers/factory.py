@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from adaptor.auth_handlers.base import AuthConfigurationError, BaseAuthHandler, UnsupportedAuthType
+from adaptor.auth_handlers.custom import CustomHandlerRegistry
+from adaptor.auth_handlers.jwt_bearer import JWTHandler
+from adaptor.auth_handlers.oauth2 import OAuth2Handler
 from adaptor.auth_handlers.simple import (
     APIKeyHandler,
     BasicAuthHandler,
     BearerTokenHandler,
     NoAuthHandler,
 )
+from adaptor.auth_handlers.tokens import AuthContext
 from adaptor.domain import MASK, AuthConfig, AuthType
 
 __all__ = ["create_auth_handler"]
@@ -31,11 +35,15 @@ def _credential(auth_config: AuthConfig, name: str) -> str:
     return str(value)
 
 
-def create_auth_handler(auth_config: AuthConfig) -> BaseAuthHandler:
+def create_auth_handler(
+    auth_config: AuthConfig, context: AuthContext | None = None
+) -> BaseAuthHandler:
     """The handler for `auth_config`, with its (decrypted) credentials.
 
-    Raises `AuthConfigurationError` when a credential is missing, and `UnsupportedAuthType` for
-    auth types without a handler here (oauth2, jwt, custom).
+    `context` (bound to the integration with `AuthContext.for_integration`) gives OAuth2 its
+    transport and token store, and `custom` its registry; the static types need none. Raises
+    `AuthConfigurationError` when a credential is missing or unusable, and `UnsupportedAuthType`
+    for a type that needs a context when none is given.
     """
     match auth_config.type:
         case AuthType.NONE:
@@ -52,5 +60,16 @@ def create_auth_handler(auth_config: AuthConfig) -> BaseAuthHandler:
             )
         case AuthType.BEARER_TOKEN:
             return BearerTokenHandler(_credential(auth_config, "token"))
+        case AuthType.JWT:
+            return JWTHandler(auth_config, context.clock) if context else JWTHandler(auth_config)
+        case AuthType.OAUTH2 if context is not None:
+            return OAuth2Handler(auth_config, context)
+        case AuthType.CUSTOM if context is not None:
+            registry = context.custom_handlers or CustomHandlerRegistry()
+            if not auth_config.custom_handler:
+                raise AuthConfigurationError(
+                    "auth_config.custom_handler is required for custom auth"
+                )
+            return registry.create(auth_config.custom_handler, auth_config, context)
         case _:
             raise UnsupportedAuthType(auth_config.type.value)

@@ -110,3 +110,6 @@ class IntegrationHealth(BaseModel):
     last_error: datetime | None = None
     consecutive_failures: int = 0
     sample_size: int = 0
+    auth_status: Literal["ok", "needs_authorization", "needs_reauthorization"] | None = Field(
+        default=None, description="oauth2 integrations: whether a person must (re)connect it."
+    )

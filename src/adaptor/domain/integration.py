@@ -70,7 +70,9 @@ class HttpMethod(StrEnum):
 
 
 # Credential keys that are configuration rather than secrets; every other key is secret.
-NON_SECRET_CREDENTIALS = frozenset({"username", "client_id", "claims", "algorithm", "ttl_seconds"})
+NON_SECRET_CREDENTIALS = frozenset(
+    {"username", "client_id", "claims", "algorithm", "ttl_seconds", "access_key_id"}
+)
 
 # Credentials each auth type needs before an integration can be saved.
 _REQUIRED_CREDENTIALS: dict[AuthType, tuple[tuple[str, ...], ...]] = {
@@ -232,7 +234,9 @@ class AuthConfig(StrictModel):
     credentials: dict[str, Any] = Field(default_factory=dict)
     api_key_header: str | None = None
     api_key_param: str | None = None
-    oauth2_flow: Literal["authorization_code", "client_credentials"] | None = None
+    oauth2_flow: (
+        Literal["authorization_code", "client_credentials", "refresh_token", "jwt_bearer"] | None
+    ) = None
     token_url: str | None = None
     authorization_url: str | None = None
     scopes: list[str] = Field(default_factory=list)
@@ -241,7 +245,10 @@ class AuthConfig(StrictModel):
     def missing_credentials(self) -> list[str]:
         """Credential names this auth type needs and does not have (for located errors)."""
         missing: list[str] = []
-        for alternatives in _REQUIRED_CREDENTIALS.get(self.type, ()):
+        required = _REQUIRED_CREDENTIALS.get(self.type, ())
+        if self.type is AuthType.OAUTH2 and self.oauth2_flow == "jwt_bearer":
+            required = (("client_id",), ("private_key",))  # the assertion replaces the secret
+        for alternatives in required:
             if not any(self.credentials.get(name) not in (None, "") for name in alternatives):
                 missing.append(" or ".join(alternatives))
         return missing
@@ -310,6 +317,15 @@ class IntegrationSpec(StrictModel):
         return self
 
 
+class OAuthTokenInfo(BaseModel):
+    """What a read shows of an OAuth2 connection's tokens: never the tokens themselves."""
+
+    expires_at: datetime | None = None
+    scopes: list[str] = Field(default_factory=list)
+    has_refresh_token: bool = False
+    version: int = 0
+
+
 class IntegrationConfig(IntegrationSpec):
     """A stored integration as read back: secrets masked, with its version for If-Match."""
 
@@ -320,6 +336,14 @@ class IntegrationConfig(IntegrationSpec):
     version: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    auth_status: Literal["ok", "needs_authorization", "needs_reauthorization"] | None = Field(
+        default=None,
+        description="For oauth2 integrations (single reads): whether the connection can be "
+        "used or a person must authorize it (again).",
+    )
+    oauth2_token: OAuthTokenInfo | None = Field(
+        default=None, description="For connected oauth2 integrations: expiry and scopes."
+    )
 
 
 class ValidationRule(StrictModel):

@@ -142,14 +142,21 @@ async def list_executions(
 async def integration_health(
     integration_id: str, tenant_id: TenantId, services: ServicesDep
 ) -> IntegrationHealth:
-    """Health computed from the integration's most recent executions."""
-    await services.integrations.get(tenant_id, integration_id)
+    """Health computed from the integration's most recent executions (and its OAuth2 state)."""
+    config = await services.oauth.describe(
+        await services.integrations.get(tenant_id, integration_id)
+    )
     await _settle_logs(services.execution_logs)
     async with services.database.session() as session:
         rows = await ExecutionLogRepository(session).newest_first(
             tenant_id, integration_id, before=None, limit=WINDOW
         )
-    return compute_health(integration_id, rows)
+    health = compute_health(integration_id, rows)
+    if config.auth_status is not None:
+        health.auth_status = config.auth_status
+        if config.auth_status != "ok":
+            health.status = "unhealthy"  # nothing can succeed until a person connects it
+    return health
 
 
 @router.post("/api/v2/integrations/{integration_id}/test")

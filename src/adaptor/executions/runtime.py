@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from adaptor.auth_handlers import BaseAuthHandler, create_auth_handler
+from adaptor.auth_handlers import AuthContext, BaseAuthHandler, create_auth_handler
 from adaptor.auth_handlers.base import AuthConfigurationError, UnsupportedAuthType
 from adaptor.auth_handlers.simple import NoAuthHandler
 from adaptor.domain import EndpointConfig, IntegrationConfig
@@ -80,8 +80,10 @@ class RuntimeCache:
         revalidate_after_s: float = 30.0,
         retire_grace_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        auth_context: AuthContext | None = None,
     ) -> None:
         self.integrations = integrations
+        self.auth_context = auth_context or AuthContext(transport)
         self.mapping = mapping
         self.transport = transport
         self.store = store
@@ -164,7 +166,9 @@ class RuntimeCache:
         adapter: BaseIntegration | None = None
         adapter_error: UpstreamError | None = None
         try:
-            handler: BaseAuthHandler = create_auth_handler(config.auth_config)
+            handler: BaseAuthHandler = create_auth_handler(
+                config.auth_config, self.auth_context.for_integration(config)
+            )
             adapter = self.adapters.create(config, handler, self.transport)
         except UnsupportedAuthType as exc:
             if self.adapters.reads_own_credentials(config):

@@ -57,8 +57,10 @@ async def list_integrations(
 async def get_integration(
     integration_id: str, tenant_id: TenantId, services: ServicesDep, response: Response
 ) -> IntegrationConfig:
-    """Read one integration with every secret shown as `********`."""
-    config = await services.integrations.get(tenant_id, integration_id)
+    """Read one integration with every secret shown as `********` (oauth2: `auth_status`)."""
+    config = await services.oauth.describe(
+        await services.integrations.get(tenant_id, integration_id)
+    )
     response.headers["ETag"] = etag(config.version)
     return config
 

@@ -790,6 +790,8 @@ class RESTIntegration(BaseIntegration):
                 prepared, timeout_s=min(timeout_s, remaining), ssl_verify=self.config.ssl_verify
             )
             self._raise_for_status(raw, attempt_number)
+            if self.auth_handler.inspects_responses:
+                self._raise_if_expired(raw)
             return raw
 
         try:
@@ -839,6 +841,18 @@ class RESTIntegration(BaseIntegration):
         if raw.status in (401, 403):
             raise UpstreamAuthError(message, **fields)
         raise UpstreamStatusError(message, **fields)
+
+    def _raise_if_expired(self, raw: RawResponse) -> None:
+        """A 2xx whose body says the token expired (`metadata.oauth2.expired_when`) is a 401."""
+        body = self.parser.parse_quietly(raw)
+        if self.auth_handler.response_expired(body):
+            raise UpstreamAuthError(
+                f"{safe_url(raw.url)} answered {raw.status} with a body saying the access "
+                "token expired",
+                status_code=raw.status,
+                headers=raw.headers,
+                body=body,
+            )
 
     def _redact(self, text: str) -> str:
         for secret in self.auth_handler.secrets():

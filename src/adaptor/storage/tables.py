@@ -123,3 +123,17 @@ class WebhookEventRow(Base):
     event_type: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[Any] = mapped_column(JSONDocument)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OAuthTokenRow(Base):
+    """An integration's OAuth2 tokens: expiry, scopes and tokens encrypted in `tokens`;
+    `version` is the compare-and-set counter every save checks."""
+
+    __tablename__ = "oauth_tokens"
+
+    integration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
