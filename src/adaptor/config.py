@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(
         default=1_048_576, ge=1024, le=104_857_600, alias="MAX_REQUEST_BODY_BYTES"
     )
+    max_import_bytes: int = Field(
+        default=16_777_216, ge=1024, le=268_435_456, alias="MAX_IMPORT_BYTES"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="LOG_LEVEL"
     )
