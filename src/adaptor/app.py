@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from adaptor import __version__
 from adaptor.config import Settings, load_settings
@@ -26,6 +27,7 @@ from adaptor.imports.endpoints import IMPORT_PATH
 from adaptor.imports.endpoints import router as imports_router
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
+from adaptor.mcp.endpoints import MCP_PATH, McpEndpoint
 from adaptor.observability.endpoints import router as ops_router
 from adaptor.services import Services, build_services
 
@@ -429,7 +431,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache="redis" if settings.redis_url else "memory",
         )
         try:
-            yield
+            async with services.mcp.running():
+                yield
         finally:
             await services.close()
             log.info("app.stopped")
@@ -454,4 +457,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_router)  # before /integrations/{integration_id}
     app.include_router(integrations_router)
     app.include_router(executions_router)
+    app.router.routes.append(  # plain ASGI: no FastAPI body parsing or dependencies
+        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     return app
