@@ -99,20 +99,25 @@ class _Context:
     notes: list[str] = field(default_factory=list)
     memo: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
+    def problem(self, loc: Loc, message: str) -> None:
+        entry = (tuple(loc), message)
+        if entry not in self.problems:  # path-level parameters are read once per operation
+            self.problems.append(entry)
+
     def deref(self, node: Any, resolver: Resolver[Any], loc: Loc) -> tuple[Any, Resolver[Any]]:
-        """Follow `$ref`s until a node that is not one (a problem is recorded on failure and
-        an empty object returned)."""
+        """Follow `$ref`s until a node that is not one (on failure a problem is recorded and
+        None returned, which callers skip without a second complaint)."""
         seen: set[int] = set()
         while isinstance(node, dict) and "$ref" in node:
             if id(node) in seen:
-                self.problems.append(((*loc, "$ref"), "is a reference cycle"))
-                return {}, resolver
+                self.problem((*loc, "$ref"), "is a reference cycle")
+                return None, resolver
             seen.add(id(node))
             try:
                 node, resolver = self.resolver.lookup(node["$ref"], resolver)
             except UnresolvableReference as exc:
-                self.problems.append(((*loc, "$ref"), str(exc)))
-                return {}, resolver
+                self.problem((*loc, "$ref"), str(exc))
+                return None, resolver
         return node, resolver
 
 
@@ -154,11 +159,13 @@ def convert_document(
     for raw_path, raw_item in paths.items():
         item_loc: Loc = ("paths", raw_path)
         if not isinstance(raw_path, str) or not raw_path.startswith("/"):
-            ctx.problems.append((item_loc, "a path must start with '/'"))
+            ctx.problem(item_loc, "a path must start with '/'")
             continue
         item, item_resolver = ctx.deref(raw_item, paths_resolver, item_loc)
+        if item is None:
+            continue
         if not isinstance(item, dict):
-            ctx.problems.append((item_loc, "must be a path item object"))
+            ctx.problem(item_loc, "must be a path item object")
             continue
         item_server = _server_url(item.get("servers"), (*item_loc, "servers"), ctx)
         shared = item.get("parameters") or []
@@ -169,7 +176,7 @@ def convert_document(
             operations += 1
             op_loc: Loc = (*item_loc, method)
             if not isinstance(operation, dict):
-                ctx.problems.append((op_loc, "must be an operation object"))
+                ctx.problem(op_loc, "must be an operation object")
                 continue
             operation_id = operation.get("operationId")
             name = _endpoint_name(operation_id, method, raw_path, used_names)
@@ -194,14 +201,12 @@ def convert_document(
     if wanted is not None:
         for index, wanted_id in enumerate(options.operations or []):
             if wanted_id not in found:
-                ctx.problems.append(
-                    (
-                        ("$options", "operations", index),
-                        f"{wanted_id!r} is not an operationId (or endpoint name) of the document",
-                    )
+                ctx.problem(
+                    ("$options", "operations", index),
+                    f"{wanted_id!r} is not an operationId (or endpoint name) of the document",
                 )
     if not endpoints and not ctx.problems:
-        ctx.problems.append((("paths",), "has no operations to import"))
+        ctx.problem(("paths",), "has no operations to import")
     if ctx.problems:
         raise ImportProblems(ctx.problems)
 
@@ -295,20 +300,22 @@ def _endpoint(
             continue
         base_loc = loc[:-1] if source == "parameters" else loc
         if not isinstance(params, list):
-            ctx.problems.append(((*base_loc, "parameters"), "must be a list"))
+            ctx.problem((*base_loc, "parameters"), "must be a list")
             continue
         for index, raw in enumerate(params):
             p_loc: Loc = (*base_loc, "parameters", index)
             param, p_resolver = ctx.deref(raw, resolver, p_loc)
+            if param is None:
+                continue
             if not isinstance(param, dict):
-                ctx.problems.append((p_loc, "must be a parameter object"))
+                ctx.problem(p_loc, "must be a parameter object")
                 continue
             p_name, p_in = param.get("name"), param.get("in")
             if not isinstance(p_name, str) or not p_name:
-                ctx.problems.append(((*p_loc, "name"), "is required"))
+                ctx.problem((*p_loc, "name"), "is required")
                 continue
             if p_in not in ("path", "query", "header", "cookie"):
-                ctx.problems.append(((*p_loc, "in"), "must be path, query, header or cookie"))
+                ctx.problem((*p_loc, "in"), "must be path, query, header or cookie")
                 continue
             declared[(p_in, p_name)] = (param, p_resolver, p_loc)  # the operation's win
 
@@ -625,9 +632,7 @@ def _server_url(servers: Any, loc: Loc, ctx: _Context) -> str | None:
         spec = variables.get(match.group(1))
         if isinstance(spec, dict) and isinstance(spec.get("default"), str | int):
             return str(spec["default"])
-        ctx.problems.append(
-            ((*loc, 0, "variables", match.group(1)), "a server variable needs a default")
-        )
+        ctx.problem((*loc, 0, "variables", match.group(1)), "a server variable needs a default")
         return match.group(0)
 
     return _PLACEHOLDER.sub(fill, url)
