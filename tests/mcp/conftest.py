@@ -13,9 +13,9 @@ import httpx2
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from tests.prism import ROOT, free_port, run_prism
 
 
