@@ -25,7 +25,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
-SHARED_OPENAPI = ROOT.parent / "shared" / "fixtures" / "openapi"
+SHARED_OPENAPI = Path(
+    os.environ.get("SHARED_OPENAPI") or ROOT.parent / "shared" / "fixtures" / "openapi"
+)
 """The vendors' descriptions kept beside the repository for tests (never needed by a user)."""
 
 

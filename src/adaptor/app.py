@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from adaptor import __version__
 from adaptor.config import Settings, load_settings
@@ -22,8 +23,11 @@ from adaptor.domain import ExecutionRequest
 from adaptor.errors import AdaptorError
 from adaptor.executions.endpoints import router as executions_router
 from adaptor.ids import new_request_id
+from adaptor.imports.endpoints import IMPORT_PATH
+from adaptor.imports.endpoints import router as imports_router
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
+from adaptor.mcp.endpoints import MCP_PATH, McpEndpoint
 from adaptor.oauth.endpoints import router as oauth_router
 from adaptor.observability.endpoints import router as ops_router
 from adaptor.services import Services, build_services
@@ -85,9 +89,13 @@ class RequestContextMiddleware:
     exactly as the documented route's.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = path_limits or {}
+        """Routes with a body limit of their own (the OpenAPI import)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,8 +118,9 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        if length is not None and length > self.max_body_bytes:
-            await self._too_large(scope, receive, send_with_id)
+        limit = self.path_limits.get(scope["path"], self.max_body_bytes)
+        if length is not None and length > limit:
+            await self._too_large(scope, receive, send_with_id, limit)
             return
 
         if (
@@ -124,15 +133,14 @@ class RequestContextMiddleware:
                 await self._execute(scope, receive, send, send_with_id, target, header)
                 return
 
-        await self._general(scope, receive, send_with_id)
+        await self._general(scope, receive, send_with_id, limit)
 
-    async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _general(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         # A body without Content-Length is counted as it streams in. Once it passes the limit
         # the app sees an error while reading, and whatever it answers is replaced by the 413.
         # A defect is answered here too (a bare 500 problem), so that it carries X-Request-ID
         # like every other response; Starlette's own handler sits outside this middleware.
         received = 0
-        limit = self.max_body_bytes
         overflow = False
         started = False  # a response has begun (ours or the app's)
 
@@ -151,7 +159,7 @@ class RequestContextMiddleware:
             if overflow:
                 if not started:
                     started = True
-                    await self._too_large(scope, receive, send)
+                    await self._too_large(scope, receive, send, limit)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -165,7 +173,7 @@ class RequestContextMiddleware:
                     return
                 raise  # too late to answer: the server closes the connection
             if overflow:  # the app may have wrapped our error in one of its own
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, limit)
             else:
                 await unexpected_problem(scope, exc)(scope, receive, send)
 
@@ -251,11 +259,13 @@ class RequestContextMiddleware:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, limit: int | None = None
+    ) -> None:
         response = problem(
             413,
             "Payload Too Large",
-            f"The request body exceeds the limit of {self.max_body_bytes} bytes",
+            f"The request body exceeds the limit of {limit or self.max_body_bytes} bytes",
         )
         await response(scope, receive, send)
 
@@ -423,7 +433,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache="redis" if settings.redis_url else "memory",
         )
         try:
-            yield
+            async with services.mcp.running():
+                yield
         finally:
             await services.close()
             log.info("app.stopped")
@@ -436,13 +447,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        path_limits={IMPORT_PATH: settings.max_import_bytes},
+    )
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(ops_router)
     app.include_router(keys_router)
+    app.include_router(imports_router)  # before /integrations/{integration_id}
     app.include_router(integrations_router)
     app.include_router(executions_router)
     app.include_router(webhooks_router)
     app.include_router(oauth_router)
+    app.router.routes.append(  # plain ASGI: no FastAPI body parsing or dependencies
+        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -178,6 +179,92 @@ def revoke_key(key_id: str) -> None:
 
     _run(run)
     click.echo(f"revoked {key_id}")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Create integrations from API descriptions."""
+
+
+@import_group.command("openapi")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_id", required=True, help="Tenant the integration belongs to.")
+@click.option("--name", default=None, help="Integration name (default: info.title).")
+@click.option("--base-url", default=None, help="Base URL (default: servers[0]).")
+@click.option(
+    "--operation",
+    "operations",
+    multiple=True,
+    help="Import only this operationId (repeatable; default: every operation).",
+)
+@click.option("--dry-run", is_flag=True, help="Convert and validate; store nothing.")
+def import_openapi(
+    file: Path,
+    tenant_id: str,
+    name: str | None,
+    base_url: str | None,
+    operations: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Import an OpenAPI 3.0/3.1 description (JSON or YAML) as one integration.
+
+    `$ref`s may point into the document and to files in its folder (a multi-file layout);
+    never to URLs. Prints one line per endpoint, then the integration id.
+    """
+    import time
+
+    from adaptor.errors import ValidationFailed
+    from adaptor.imports.schemas import ImportRequest
+    from adaptor.imports.service import ImportOutcome, ImportService
+
+    async def run(settings: Settings) -> ImportOutcome:
+        from adaptor.integrations.service import IntegrationService
+        from adaptor.mapping import MappingEngine
+        from adaptor.services import secret_box_for
+        from adaptor.storage.database import Database
+
+        database = Database(settings.database_url)
+        try:
+            if not settings.production:
+                await database.migrate()
+            service = IntegrationService(database, secret_box_for(settings), MappingEngine())
+            request = ImportRequest(
+                format="openapi",
+                document=file.read_text(encoding="utf-8"),
+                name=name,
+                base_url=base_url,
+                operations=list(operations) or None,
+                dry_run=dry_run,
+            )
+            return await ImportService(service).import_openapi(tenant_id, request, path=file)
+        finally:
+            await database.close()
+
+    started = time.perf_counter()
+    try:
+        outcome = _run(run)
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            loc = [str(part) for part in error["loc"]]
+            where = ".".join(loc[2:] if loc[:2] == ["body", "document"] else loc[1:])
+            click.echo(f"{file}: {where or '(document)'}: {error['msg']}", err=True)
+        raise click.ClickException(
+            f"{file} was not imported ({len(exc.errors)} problem(s))"
+        ) from None
+    config = outcome.integration
+    for endpoint in config.endpoints.values():
+        click.echo(f"{endpoint.name}\t{endpoint.method}\t{endpoint.path}")
+    elapsed = time.perf_counter() - started
+    summary = f"{len(config.endpoints)} endpoint(s) from {outcome.operations} operation(s)"
+    if not outcome.stored:
+        click.echo(f"dry run: {summary}, nothing stored ({elapsed:.1f} s)", err=True)
+        return
+    state = "enabled" if config.enabled else "disabled until its credentials are set"
+    click.echo(
+        f"imported {config.name!r} as integration {config.integration_id}: {summary}, {state}",
+        err=True,
+    )
+    click.echo(config.integration_id)
 
 
 @main.command("rotate-key")

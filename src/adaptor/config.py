@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     file_roots: str = Field(default="", alias="FILE_ROOTS")
     """Colon-separated directories `file://` integrations may use (none by default)."""
     max_file_bytes: int = Field(default=52_428_800, ge=1, alias="MAX_FILE_BYTES")
+    max_import_bytes: int = Field(
+        default=16_777_216, ge=1024, le=268_435_456, alias="MAX_IMPORT_BYTES"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="LOG_LEVEL"
     )

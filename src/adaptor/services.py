@@ -14,6 +14,7 @@ from adaptor.executions.service import ExecutionService
 from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
+from adaptor.mcp import McpService, ToolCatalog
 from adaptor.oauth.service import OAuthService, OAuthTokenStore
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.http import AiohttpTransport
@@ -53,9 +54,11 @@ class Services:
     executions: ExecutionService
     webhooks: WebhookService
     oauth: OAuthService
+    mcp: McpService
     generated_admin_key: str | None = None
 
     async def close(self) -> None:
+        await self.mcp.catalog.close()
         await self.runtimes.close()
         await self.execution_logs.close()
         await self.transport.close()
@@ -158,7 +161,8 @@ async def build_services(settings: Settings) -> Services:
             # Produced under the old configuration (mappings, base URL, credentials).
             await cache.invalidate(tenant_id, integration_id)
 
-        integrations.listeners += [runtimes.changed, drop_cached_responses]
+        tool_catalog = ToolCatalog(integrations, kv)
+        integrations.listeners += [runtimes.changed, drop_cached_responses, tool_catalog.changed]
         services = Services(
             settings=settings,
             database=database,
@@ -176,9 +180,13 @@ async def build_services(settings: Settings) -> Services:
                 database, integrations, max_body_bytes=settings.max_webhook_bytes
             ),
             oauth=oauth,
+            mcp=McpService(
+                tool_catalog, executions, max_body_bytes=settings.max_request_body_bytes
+            ),
         )
         log_writer.start()
         await runtimes.start()
+        await tool_catalog.start()
         services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)
         return services
     except BaseException:

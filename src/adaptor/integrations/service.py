@@ -102,7 +102,7 @@ class IntegrationService:
     # writes --------------------------------------------------------------------------------
 
     async def create(self, tenant_id: str, spec: IntegrationSpec) -> IntegrationConfig:
-        self._validate(spec)
+        self.validate(spec)
         integration_id = spec.integration_id or str(uuid.uuid4())
         document = spec.model_dump(mode="json", exclude={"integration_id"})
         masked, secrets = split_secrets(document)
@@ -193,7 +193,7 @@ class IntegrationService:
             if problems:
                 raise ValidationFailed.of(problems)
             spec = _parse_spec(document)
-            self._validate(spec)
+            self.validate(spec)
             full = spec.model_dump(mode="json", exclude={"integration_id"})
             masked, secrets = split_secrets(full)
             now = datetime.now(UTC)
@@ -222,7 +222,9 @@ class IntegrationService:
             }
         )
 
-    def _validate(self, spec: IntegrationSpec) -> None:
+    def validate(self, spec: IntegrationSpec) -> None:
+        """Every save-time check (auth, the type's adapter, mappings): `ValidationFailed`
+        locating each problem under `body`."""
         problems = validate_spec(spec, self.engine, self.adapters)
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
