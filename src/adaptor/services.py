@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import structlog
 
 from adaptor.config import Settings
+from adaptor.events.outbox import OutboxWriter
+from adaptor.events.relay import EventRelay
+from adaptor.events.sinks import sink_for
 from adaptor.executions.logs import ExecutionLogWriter
 from adaptor.executions.runtime import RuntimeCache
 from adaptor.executions.service import ExecutionService
@@ -47,11 +50,18 @@ class Services:
     transport: AiohttpTransport
     runtimes: RuntimeCache
     executions: ExecutionService
+    outbox: OutboxWriter
+    relay: EventRelay | None = None
     generated_admin_key: str | None = None
+    draining: bool = False
+    """Set by the first stop signal: readiness answers 503 from then on."""
 
     async def close(self) -> None:
         await self.runtimes.close()
         await self.execution_logs.close()
+        await self.outbox.close()
+        if self.relay is not None:
+            await self.relay.close()  # publishes what the two closes above wrote
         await self.transport.close()
         await self.kv.close()
         await self.database.close()
@@ -109,6 +119,7 @@ async def build_services(settings: Settings) -> Services:
         runtimes = RuntimeCache(integrations, mapping, transport, kv)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
+        outbox = OutboxWriter(database)
         cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)
         executions = ExecutionService(
             runtimes,
@@ -119,6 +130,7 @@ async def build_services(settings: Settings) -> Services:
             retries=RetryManager(),
             max_concurrent=settings.max_concurrent_integrations,
             caching_enabled=settings.enable_response_caching,
+            outbox=outbox,
         )
 
         async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:
@@ -139,7 +151,18 @@ async def build_services(settings: Settings) -> Services:
             transport=transport,
             runtimes=runtimes,
             executions=executions,
+            outbox=outbox,
         )
+        if settings.events_url:
+            services.relay = EventRelay(
+                database,
+                kv.without_fallback() if isinstance(kv, FailoverStore) else kv,
+                sink_for(settings.events_url),
+                metrics,
+                source=f"/{settings.service_name}",
+                retention_s=settings.events_retention_hours * 3600.0,
+            )
+            services.relay.start()
         log_writer.start()
         await runtimes.start()
         services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)

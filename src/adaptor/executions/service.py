@@ -50,6 +50,7 @@ from adaptor.domain import (
     RetryConfig,
 )
 from adaptor.errors import Conflict, NotFound, ValidationFailed
+from adaptor.events.outbox import CIRCUIT_CLOSED, CIRCUIT_OPENED, OutboxWriter
 from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
@@ -145,6 +146,7 @@ class ExecutionService:
         retries: RetryManager | None = None,
         max_concurrent: int = 50,
         caching_enabled: bool = True,
+        outbox: OutboxWriter | None = None,
     ) -> None:
         self.runtimes = runtimes
         self.log_writer = log_writer
@@ -154,6 +156,7 @@ class ExecutionService:
         self.retries = retries or RetryManager()
         self.caching_enabled = caching_enabled
         self.max_concurrent = max_concurrent
+        self.outbox = outbox
         self._upstream_slots = asyncio.Semaphore(max_concurrent)
 
     async def execute_integration(
@@ -563,6 +566,7 @@ class ExecutionService:
                 runtime.integration_id, config or RateLimitConfig(), deadline
             )
         except RateLimitExceeded as exc:
+            self.metrics.rate_limited.labels(runtime.integration_id).inc()
             raise LocalRefusal(
                 ErrorCode.RATE_LIMITED,
                 f"The rate limit for this integration is reached ({exc.reason}); "
@@ -592,6 +596,21 @@ class ExecutionService:
         if await runtime.breaker.record(verdict, permit):
             self.metrics.breaker_trips.labels(runtime.integration_id).inc()
             log.warning("executions.circuit_opened", integration_id=runtime.integration_id)
+            self._circuit_changed(runtime, CIRCUIT_OPENED)
+        elif permit.probe and verdict is BreakerVerdict.SUCCESS:
+            self._circuit_changed(runtime, CIRCUIT_CLOSED)
+
+    def _circuit_changed(self, runtime: IntegrationRuntime, event_type: str) -> None:
+        """The open-circuit gauge and the circuit's event (written off the request path)."""
+        opened = event_type == CIRCUIT_OPENED
+        self.metrics.circuit_open.labels(runtime.integration_id).set(1 if opened else 0)
+        if self.outbox is not None:
+            self.outbox.emit(
+                event_type,
+                runtime.integration_id,
+                runtime.config.tenant_id,
+                {"integration_id": runtime.integration_id, "state": "open" if opened else "closed"},
+            )
 
     async def _note_upstream_limits(
         self,
