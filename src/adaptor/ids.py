@@ -71,6 +71,11 @@ class TimeOrderedIds:
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+sequential_ids = TimeOrderedIds()
+"""The process's one sequence for rows the event relay reads (execution logs, outbox rows):
+ids stamped anywhere in the process sort in the order they were stamped."""
+
+
 def time_ordered_floor(unix_s: float) -> str:
     """The smallest version 7 UUID text of the millisecond `unix_s` falls in: every id made
     in that millisecond or later sorts at or after it."""

@@ -36,7 +36,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptor.ids import TimeOrderedIds
+from adaptor.ids import sequential_ids
 from adaptor.storage.database import Database
 from adaptor.storage.tables import OutboxRow
 
@@ -48,8 +48,6 @@ INTEGRATION_UPDATED = "adaptor.integration.updated"
 INTEGRATION_DELETED = "adaptor.integration.deleted"
 CIRCUIT_OPENED = "adaptor.circuit.opened"
 CIRCUIT_CLOSED = "adaptor.circuit.closed"
-
-_ids = TimeOrderedIds()
 
 
 class OutboxWriter:
@@ -128,7 +126,7 @@ def outbox_row(
     type: str, subject: str, tenant_id: str | None, data: dict[str, Any], *, key: str | None = None
 ) -> OutboxRow:
     return OutboxRow(
-        event_id=_ids.next(),
+        event_id=sequential_ids.next(),
         type=type,
         subject=subject,
         tenant_id=tenant_id,

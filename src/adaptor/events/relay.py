@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 import structlog
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptor.events.outbox import EXECUTION_COMPLETED
 from adaptor.events.sinks import Event, EventSink
@@ -138,6 +139,7 @@ class EventRelay:
                     "events.publish_failed",
                     sink=self.sink.description,
                     error_type=type(exc).__name__,
+                    error=str(exc)[:200],
                     retry_in_s=backoff,
                 )
                 backoff = min(backoff * 2, self.max_backoff_s)
@@ -185,11 +187,7 @@ class EventRelay:
         upper = time_ordered_floor(settled_at if settled_at is not None else now - self.settle_s)
         oldest = time_ordered_floor(now - self.retention_s)
         async with self.database.session() as session:
-            positions = dict(
-                (await session.execute(select(RelayPositionRow.source, RelayPositionRow.position)))
-                .tuples()
-                .all()
-            )
+            positions = await read_positions(session)
             after_logs = max(positions.get(EXECUTIONS, ""), oldest)
             after_outbox = max(positions.get(OUTBOX, ""), oldest)
             logs = (
@@ -257,11 +255,7 @@ class EventRelay:
     async def _count_pending(self) -> None:
         oldest = time_ordered_floor(time.time() - self.retention_s)
         async with self.database.session() as session:
-            positions = dict(
-                (await session.execute(select(RelayPositionRow.source, RelayPositionRow.position)))
-                .tuples()
-                .all()
-            )
+            positions = await read_positions(session)
             logs = await session.scalar(
                 select(func.count())
                 .select_from(ExecutionLogRow)
@@ -343,6 +337,12 @@ class EventRelay:
         return orjson.dumps(document, option=orjson.OPT_UTC_Z)
 
 
+async def read_positions(session: AsyncSession) -> dict[str, str]:
+    """{source: the id of the last row published from it}."""
+    rows = await session.execute(select(RelayPositionRow.source, RelayPositionRow.position))
+    return dict(rows.all())
+
+
 def _rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -355,4 +355,4 @@ def decode(body: bytes) -> dict[str, Any]:
     return value
 
 
-__all__: Sequence[str] = ["EXECUTIONS", "OUTBOX", "EventRelay", "decode"]
+__all__: Sequence[str] = ["EXECUTIONS", "OUTBOX", "EventRelay", "decode", "read_positions"]

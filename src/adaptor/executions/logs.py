@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from adaptor.ids import TimeOrderedIds
+from adaptor.ids import sequential_ids
 from adaptor.storage.database import Database
 
 log = structlog.get_logger("adaptor.executions.logs")
@@ -84,7 +84,6 @@ class ExecutionLogWriter:
         self._wake = asyncio.Event()
         self.written = 0
         self.failed_attempts = 0
-        self._ids = TimeOrderedIds()
 
     def start(self) -> None:
         if self._task is None:
@@ -155,7 +154,7 @@ class ExecutionLogWriter:
     async def _write(self, batch: list[LogRecord]) -> None:
         # Ids stamped now, in queue order: they increase with the order rows commit, which
         # is what the event relay reads them in (see adaptor.events.relay).
-        ids = self._ids
+        ids = sequential_ids
         records = [entry.stored()._replace(log_id=ids.next()) for entry in batch]
         if self.database.is_sqlite:
             # Multi-row INSERTs on the driver: SQLAlchemy's per-row parameter processing would
