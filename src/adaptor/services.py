@@ -160,6 +160,7 @@ async def build_services(settings: Settings) -> Services:
                 sink_for(settings.events_url),
                 metrics,
                 source=f"/{settings.service_name}",
+                lease_key=f"adaptor:events:relay:{settings.service_name}",
                 retention_s=settings.events_retention_hours * 3600.0,
             )
             services.relay.start()

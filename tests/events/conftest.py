@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 from tests.conftest import Backend, make_settings
+from tests.executions.upstream import Upstream, serve_upstream
 from tests.kafka_server import Tansu, free_port, run_tansu_broker
 
 from adaptor.events.sinks import EventSink, KafkaSink, NatsSink, RedisStreamSink
@@ -247,6 +248,12 @@ async def sink_case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     finally:
         if case.kind != "kafka":  # the broker is the session's
             case.server.stop()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    async with serve_upstream() as server:
+        yield server
 
 
 @pytest.fixture
