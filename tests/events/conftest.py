@@ -24,12 +24,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
-from tests.conftest import Backend, make_settings
-from tests.executions.upstream import Upstream, serve_upstream
-from tests.kafka_server import Tansu, free_port, run_tansu_broker
 
 from adaptor.events.sinks import EventSink, KafkaSink, NatsSink, RedisStreamSink
 from adaptor.storage.database import Database
+from tests.conftest import Backend, make_settings
+from tests.executions.upstream import Upstream, serve_upstream
+from tests.kafka_server import Tansu, free_port, run_tansu_broker
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import orjson
 from redis.asyncio import Redis
+
+from adaptor.app import create_app
 from tests.conftest import ADMIN_KEY, Backend, Tenant, make_settings, new_tenant, serve_app
 from tests.events.conftest import eventually
 from tests.executions.upstream import Reply, Upstream
 from tests.integrations.payloads import rest_integration
-
-from adaptor.app import create_app
 
 SECRET = "sk_live_SECRET_1234567890"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.events.conftest import SinkCase, eventually, redis_case
 
 from adaptor.events.outbox import INTEGRATION_UPDATED, OutboxWriter
 from adaptor.events.relay import EventRelay, read_positions
@@ -24,6 +23,7 @@ from adaptor.observability.metrics import Metrics
 from adaptor.storage.database import Database
 from adaptor.storage.kv_memory import MemoryStore
 from adaptor.storage.kv_redis import RedisStore
+from tests.events.conftest import SinkCase, eventually, redis_case
 
 
 def record(tenant: str, integration: str, n: int) -> LogRecord:
