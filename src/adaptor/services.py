@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import structlog
@@ -17,6 +18,7 @@ from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
 from adaptor.observability.metrics import Metrics
+from adaptor.observability.tracing import Tracing
 from adaptor.protocols.http import AiohttpTransport
 from adaptor.resilience.cache import ResponseCache
 from adaptor.resilience.guard import DestinationGuard
@@ -52,6 +54,7 @@ class Services:
     executions: ExecutionService
     outbox: OutboxWriter
     relay: EventRelay | None = None
+    tracing: Tracing | None = None
     generated_admin_key: str | None = None
     draining: bool = False
     """Set by the first stop signal: readiness answers 503 from then on."""
@@ -65,6 +68,16 @@ class Services:
         await self.transport.close()
         await self.kv.close()
         await self.database.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
+
+
+def tracing_for(settings: Settings) -> Tracing:
+    """OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, else tracing that does nothing."""
+    if not settings.otel_exporter_otlp_endpoint:
+        return Tracing()
+    name = os.environ.get("OTEL_SERVICE_NAME") or settings.service_name
+    return Tracing.otlp(settings.otel_exporter_otlp_endpoint, name)
 
 
 def check_encryption_setting(settings: Settings) -> None:
@@ -91,7 +104,7 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox([key])
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
     secret_box = secret_box_for(settings)
     database = Database(settings.database_url, pool_size=settings.connection_pool_size)
     # With Redis, limits and breakers fall back to this process's memory while it is down,
@@ -131,6 +144,7 @@ async def build_services(settings: Settings) -> Services:
             max_concurrent=settings.max_concurrent_integrations,
             caching_enabled=settings.enable_response_caching,
             outbox=outbox,
+            tracing=tracing,
         )
 
         async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:
@@ -152,6 +166,7 @@ async def build_services(settings: Settings) -> Services:
             runtimes=runtimes,
             executions=executions,
             outbox=outbox,
+            tracing=tracing,
         )
         if settings.events_url:
             services.relay = EventRelay(
