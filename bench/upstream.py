@@ -165,6 +165,8 @@ http {{
         default_type application/json;
         location = /small {{ try_files /small.json =404; }}
         location = /customers {{ try_files /customers.json =404; }}
+        # An OTLP/HTTP collector stand-in for the benchmark's OpenTelemetry variant.
+        location = /v1/traces {{ return 200 ""; }}
     }}
 }}
 """
