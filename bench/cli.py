@@ -233,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _service_process(
-    name: str, workdir: Path, cpu: int | None, *, full: bool
+    name: str,
+    workdir: Path,
+    cpu: int | None,
+    *,
+    full: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[ManagedProcess, str]:
     data_dir = workdir / f"{name}-data"
     data_dir.mkdir()
@@ -246,6 +251,7 @@ def _service_process(
         "LOG_LEVEL": "warning",
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
+        **(extra_env or {}),
     }
     drop = () if full else ("POSTGRES_URI", "REDIS_URL")
     adaptor = ROOT / ".venv" / "bin" / "adaptor"
@@ -263,6 +269,54 @@ def _service_process(
         cwd=ROOT,
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+def _full_variants(upstream: str, stack: contextlib.ExitStack) -> dict[str, dict[str, str]]:
+    """The environment of the `events` and `otel` variants of service-full."""
+    events_db = _scratch_database(os.environ["POSTGRES_URI"], "events", stack)
+    otel_db = _scratch_database(os.environ["POSTGRES_URI"], "otel", stack)
+    stream = f"adaptor-bench-events-{os.getpid()}"
+    redis_url = os.environ["REDIS_URL"]
+    stack.callback(_delete_stream, redis_url, stream)
+    return {
+        "events": {
+            "POSTGRES_URI": events_db,
+            "EVENTS_URL": f"{redis_url}?stream={stream}",
+            "SERVICE_NAME": f"adaptor-bench-{os.getpid()}",
+        },
+        "otel": {"POSTGRES_URI": otel_db, "OTEL_EXPORTER_OTLP_ENDPOINT": upstream},
+    }
+
+
+def _scratch_database(uri: str, suffix: str, stack: contextlib.ExitStack) -> str:
+    """A database next to POSTGRES_URI's, dropped when the run ends."""
+    import asyncio
+
+    import asyncpg
+
+    base, _, name = uri.rpartition("/")
+    scratch = f"{name}_{suffix}_{os.getpid()}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(uri)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{scratch}"'))
+    stack.callback(lambda: asyncio.run(run(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')))
+    return f"{base}/{scratch}"
+
+
+def _delete_stream(redis_url: str, stream: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(stream)
+    finally:
+        client.close()
 
 
 def _reference_process(workdir: Path, cpu: int | None, upstream: str) -> tuple[ManagedProcess, str]:
@@ -608,14 +662,26 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     stack.callback(reference.stop)
     service_full: ManagedProcess | None = None
     full_url = ""
+    # execute_full with events (EVENTS_URL to a Redis stream) and with OpenTelemetry (OTLP to
+    # nginx standing in for a collector), each on a database of its own so that its relay
+    # publishes only its own executions.
+    variants: dict[str, tuple[ManagedProcess, str]] = {}
     if full_env:
         service_full, full_url = _service_process("service-full", workdir, service_cpu, full=True)
         stack.callback(service_full.stop)
+        for variant, extra in _full_variants(nginx.base_url, stack).items():
+            process, url = _service_process(
+                f"service-{variant}", workdir, service_cpu, full=True, extra_env=extra
+            )
+            stack.callback(process.stop)
+            variants[variant] = (process, url)
     nginx.wait_ready()
     wait_http_ok(service, f"{service_url}/health/live")
     wait_http_ok(reference, f"{reference_url}/health")
     if service_full is not None:
         wait_http_ok(service_full, f"{full_url}/health/live")
+    for process, url in variants.values():
+        wait_http_ok(process, f"{url}/health/live")
     _progress(f"started nginx, service, reference{', service-full' if service_full else ''}")
 
     # -- setup through the contract
@@ -634,6 +700,18 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             full_api, full_key, TENANT, integration_spec(nginx.base_url, rate_limited=True)
         )
         stack.callback(contract.delete_integration, full_api, full_key, TENANT, full_integration)
+    variant_targets: dict[str, tuple[str, str]] = {}
+    for variant, (_process, url) in variants.items():
+        variant_api = contract.Api(url)
+        variant_key = contract.create_tenant_key(variant_api, ADMIN_API_KEY, TENANT)
+        variant_integration = contract.create_integration(
+            variant_api,
+            variant_key,
+            TENANT,
+            integration_spec(nginx.base_url, rate_limited=True),
+        )
+        _verify_service(f"service-{variant}", variant_api, variant_key, variant_integration)
+        variant_targets[variant] = (variant_key, variant_integration)
 
     # -- verification
     _verify_direct(nginx)
@@ -718,9 +796,27 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
                 service_full,
             )
         )
+    for variant, (process, url) in variants.items():
+        variant_key, variant_integration = variant_targets[variant]
+        scenarios.append(
+            Scenario(
+                f"execute_full_{variant}",
+                f"execute, mapped, PG+Redis, {variant}",
+                _execute_target(
+                    f"execute_full_{variant}",
+                    url,
+                    variant_key,
+                    variant_integration,
+                    MAPPED_ENDPOINT,
+                    ok,
+                ),
+                process,
+            )
+        )
 
     load = LoadGenerator(workdir, load_cpu)
     service_side = [service, reference] + ([service_full] if service_full else [])
+    service_side += [process for process, _url in variants.values()]
     monitor = LoadMonitor(service_cpu, load_cpu, service_side)
     monitor.load_side.append(nginx.process)
     quiet_wait = args.quiet_wait if args.quiet_wait is not None else sizes.quiet_wait
@@ -779,6 +875,8 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "skipped": "POSTGRES_URI and REDIS_URL are not both set"
         }
     results["gates"] = report.gates(results["scenarios"], memory)
+    if variants:
+        results["full_ratios"] = report.full_ratios(results["scenarios"])
     results["calibration"] = report.calibration(results["scenarios"], results["gates"])
     print()
     print(report.table(results))

@@ -196,6 +196,32 @@ def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+FULL_RATIO_TARGETS = {"events": 1.05, "otel": 1.15}
+"""CPU per request of execute_full with EVENTS_URL (a Redis stream) and with OpenTelemetry
+(OTLP to a local stand-in), over execute_full without either, in the same run."""
+
+
+def full_ratios(scenarios: Mapping[str, Any]) -> dict[str, Any]:
+    """Each variant's CPU µs/req at c16 over execute_full's (medians, and per round)."""
+    base = _metric(scenarios, "execute_full", 16, "cpu_us_per_req")
+    out: dict[str, Any] = {}
+    for variant, target in FULL_RATIO_TARGETS.items():
+        name = f"execute_full_{variant}"
+        if name not in scenarios:
+            continue
+        mine = _metric(scenarios, name, 16, "cpu_us_per_req")
+        rounds = [_ratio(a, b) for a, b in zip(mine["runs"], base["runs"], strict=True)]
+        value = _ratio(mine["median"], base["median"])
+        out[variant] = {
+            "value": round(value, 3),
+            "range": [round(min(rounds), 3), round(max(rounds), 3)],
+            "target": f"<= {target:g}",
+            "met": value <= target,
+            "description": f"{name} CPU us/req / execute_full CPU us/req at c16",
+        }
+    return out
+
+
 def calibration(scenarios: Mapping[str, Any], gate_values: Mapping[str, Any]) -> dict[str, Any]:
     """This machine's speed relative to the targets' machine class, and the time-based gates
     divided by it (per round too: the factor is measured in each round)."""
@@ -335,6 +361,12 @@ def table(results: Mapping[str, Any]) -> str:
     for name, gate in results["gates"].items():
         verdict = "met" if gate["met"] else "MISSED"
         parts.append(_gate_line(name.ljust(name_width), gate, verdict))
+    ratios = results.get("full_ratios")
+    if ratios:
+        parts += ["", "execute_full with events / with OpenTelemetry, CPU per request:"]
+        for name, gate in ratios.items():
+            verdict = "met" if gate["met"] else "MISSED"
+            parts.append(_gate_line(f"cpu_ratio_full_{name}".ljust(name_width), gate, verdict))
     calibrated = results.get("calibration")
     if calibrated:
         low, high = calibrated["machine_factor_range"]

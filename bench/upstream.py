@@ -189,6 +189,8 @@ http {{
             add_header Cache-Control no-store;
             return 200 '{oauth2_token_body()}';
         }}
+        # An OTLP/HTTP collector stand-in for the benchmark's OpenTelemetry variant.
+        location = /v1/traces {{ return 200 ""; }}
     }}
 }}
 """

@@ -30,7 +30,8 @@ from adaptor.keys.endpoints import router as keys_router
 from adaptor.mcp.endpoints import MCP_PATH, McpEndpoint
 from adaptor.oauth.endpoints import router as oauth_router
 from adaptor.observability.endpoints import router as ops_router
-from adaptor.services import Services, build_services
+from adaptor.observability.tracing import TraceContextMiddleware, Tracing
+from adaptor.services import Services, build_services, tracing_for
 from adaptor.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("adaptor.app")
@@ -410,13 +411,14 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
     """Build the service. Resources are created in the lifespan, never at import time."""
     settings = settings or load_settings()
+    tracing = tracing or tracing_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services: Services = await build_services(settings)
+        services: Services = await build_services(settings, tracing=tracing)
         app.state.services = services
         if services.generated_admin_key:
             # Printed once, on the start that created it; only its hash is stored.
@@ -452,6 +454,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_request_body_bytes,
         path_limits={IMPORT_PATH: settings.max_import_bytes},
     )
+    if tracing.enabled:
+        app.add_middleware(TraceContextMiddleware)  # outermost: the caller's trace context
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(ops_router)

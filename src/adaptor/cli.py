@@ -63,18 +63,27 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     except EncryptionKeyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Adaptor Service on http://{bind_host}:{bind_port}/docs", err=True)
+    options: dict[str, Any] = {
+        "host": bind_host,
+        "port": bind_port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "factory": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
     try:
-        uvicorn.run(
-            create_app(settings) if workers == 1 else "adaptor.main:app",
-            host=bind_host,
-            port=bind_port,
-            workers=workers,
-            log_level=settings.log_level,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            factory=False,
-        )
+        if workers == 1:
+            from adaptor.drain import DrainingServer
+
+            app = create_app(settings)
+            server = DrainingServer(
+                uvicorn.Config(app, **options), app=app, delay_s=settings.shutdown_delay_seconds
+            )
+            server.run()
+        else:
+            uvicorn.run("adaptor.main:app", workers=workers, **options)
     except (EncryptionKeyError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _EXPECTS = {
     "int_parsing": "a whole number",
+    "float_parsing": "a number",
     "bool_parsing": "true or false",
     "greater_than_equal": "a number of at least {ge}",
     "less_than_equal": "a number of at most {le}",
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="LOG_LEVEL"
     )
+    events_url: str | None = Field(default=None, alias="EVENTS_URL")
+    events_retention_hours: int = Field(default=168, ge=1, le=8760, alias="EVENTS_RETENTION_HOURS")
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, le=600, alias="SHUTDOWN_GRACE_SECONDS"
+    )
+    shutdown_delay_seconds: float = Field(default=2.0, ge=0, le=600, alias="SHUTDOWN_DELAY_SECONDS")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
 
     @field_validator("postgres_uri")
     @classmethod
@@ -87,6 +97,17 @@ class Settings(BaseSettings):
         assert value is not None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expects redis://host:6379/0")
+        return value
+
+    @field_validator("events_url")
+    @classmethod
+    def _events_form(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        from adaptor.events.sinks import parse_events_url
+
+        parse_events_url(value)  # raises EventsUrlError (a ValueError) naming the forms
         return value
 
     @field_validator("environment", "log_level", mode="before")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import structlog
 
 from adaptor.auth_handlers import AuthContext, CustomHandlerRegistry
 from adaptor.config import Settings
+from adaptor.events.outbox import OutboxWriter
+from adaptor.events.relay import EventRelay
+from adaptor.events.sinks import sink_for
 from adaptor.executions.logs import ExecutionLogWriter
 from adaptor.executions.runtime import RuntimeCache
 from adaptor.executions.service import ExecutionService
@@ -17,6 +21,7 @@ from adaptor.mapping import MappingEngine
 from adaptor.mcp import McpService, ToolCatalog
 from adaptor.oauth.service import OAuthService, OAuthTokenStore
 from adaptor.observability.metrics import Metrics
+from adaptor.observability.tracing import Tracing
 from adaptor.protocols.http import AiohttpTransport
 from adaptor.protocols.registry import AdapterOptions, default_registry
 from adaptor.resilience.cache import ResponseCache
@@ -55,15 +60,33 @@ class Services:
     webhooks: WebhookService
     oauth: OAuthService
     mcp: McpService
+    outbox: OutboxWriter
+    relay: EventRelay | None = None
+    tracing: Tracing | None = None
     generated_admin_key: str | None = None
+    draining: bool = False
+    """Set by the first stop signal: readiness answers 503 from then on."""
 
     async def close(self) -> None:
         await self.mcp.catalog.close()
         await self.runtimes.close()
         await self.execution_logs.close()
+        await self.outbox.close()
+        if self.relay is not None:
+            await self.relay.close()  # publishes what the two closes above wrote
         await self.transport.close()
         await self.kv.close()
         await self.database.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
+
+
+def tracing_for(settings: Settings) -> Tracing:
+    """OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, else tracing that does nothing."""
+    if not settings.otel_exporter_otlp_endpoint:
+        return Tracing()
+    name = os.environ.get("OTEL_SERVICE_NAME") or settings.service_name
+    return Tracing.otlp(settings.otel_exporter_otlp_endpoint, name)
 
 
 def check_encryption_setting(settings: Settings) -> None:
@@ -90,7 +113,7 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox([key])
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
     secret_box = secret_box_for(settings)
     database = Database(settings.database_url, pool_size=settings.connection_pool_size)
     # With Redis, limits and breakers fall back to this process's memory while it is down,
@@ -145,6 +168,7 @@ async def build_services(settings: Settings) -> Services:
         oauth.listeners.append(runtimes.changed)
         metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
+        outbox = OutboxWriter(database)
         cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)
         executions = ExecutionService(
             runtimes,
@@ -155,6 +179,8 @@ async def build_services(settings: Settings) -> Services:
             retries=RetryManager(),
             max_concurrent=settings.max_concurrent_integrations,
             caching_enabled=settings.enable_response_caching,
+            outbox=outbox,
+            tracing=tracing,
         )
 
         async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:
@@ -183,7 +209,20 @@ async def build_services(settings: Settings) -> Services:
             mcp=McpService(
                 tool_catalog, executions, max_body_bytes=settings.max_request_body_bytes
             ),
+            outbox=outbox,
+            tracing=tracing,
         )
+        if settings.events_url:
+            services.relay = EventRelay(
+                database,
+                kv.without_fallback() if isinstance(kv, FailoverStore) else kv,
+                sink_for(settings.events_url),
+                metrics,
+                source=f"/{settings.service_name}",
+                lease_key=f"adaptor:events:relay:{settings.service_name}",
+                retention_s=settings.events_retention_hours * 3600.0,
+            )
+            services.relay.start()
         log_writer.start()
         await runtimes.start()
         await tool_catalog.start()

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import structlog
 
+from adaptor.ids import sequential_ids
 from adaptor.storage.database import Database
 
 log = structlog.get_logger("adaptor.executions.logs")
@@ -24,7 +25,8 @@ log = structlog.get_logger("adaptor.executions.logs")
 class LogRecord(NamedTuple):
     """One execution log as it is stored (the `execution_logs` columns, in order).
 
-    A plain tuple: it is built on every execution, and goes to COPY as it is.
+    A plain tuple: it is built on every execution, and goes to COPY as it is. The writer
+    stamps `log_id` afresh as it writes the row (see `ExecutionLogWriter._write`).
     """
 
     log_id: str
@@ -150,7 +152,10 @@ class ExecutionLogWriter:
                 delay = min(delay * 2, self.max_backoff_s)
 
     async def _write(self, batch: list[LogRecord]) -> None:
-        records = [entry.stored() for entry in batch]
+        # Ids stamped now, in queue order: they increase with the order rows commit, which
+        # is what the event relay reads them in (see adaptor.events.relay).
+        ids = sequential_ids
+        records = [entry.stored()._replace(log_id=ids.next()) for entry in batch]
         if self.database.is_sqlite:
             # Multi-row INSERTs on the driver: SQLAlchemy's per-row parameter processing would
             # run on the event loop's thread, and one statement per row would hand the GIL

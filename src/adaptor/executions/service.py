@@ -50,12 +50,14 @@ from adaptor.domain import (
     RetryConfig,
 )
 from adaptor.errors import Conflict, NotFound, ValidationFailed
+from adaptor.events.outbox import CIRCUIT_CLOSED, CIRCUIT_OPENED, OutboxWriter
 from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
 from adaptor.ids import new_request_id, new_time_ordered_uuid
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
+from adaptor.observability.tracing import Tracing
 from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
 from adaptor.resilience.breaker import CircuitOpenError, Permit
@@ -147,6 +149,8 @@ class ExecutionService:
         retries: RetryManager | None = None,
         max_concurrent: int = 50,
         caching_enabled: bool = True,
+        outbox: OutboxWriter | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.runtimes = runtimes
         self.log_writer = log_writer
@@ -156,6 +160,8 @@ class ExecutionService:
         self.retries = retries or RetryManager()
         self.caching_enabled = caching_enabled
         self.max_concurrent = max_concurrent
+        self.outbox = outbox
+        self.tracing = tracing or Tracing()
         self._upstream_slots = asyncio.Semaphore(max_concurrent)
 
     async def execute_integration(
@@ -175,9 +181,11 @@ class ExecutionService:
         and ValidationFailed (input schema, required mappings); returns an `ExecutionResult`
         for everything that happens after validation.
         """
-        result, secrets = await self._execute(
-            tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
-        )
+        with self.tracing.execution(integration_id, endpoint_name) as span:
+            result, secrets = await self._execute(
+                tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
+            )
+            self.tracing.finished(span, result)
         body = _serialise(result)
         scrubbed = scrub_secrets(body, secrets)
         if scrubbed is body:
@@ -196,9 +204,11 @@ class ExecutionService:
         request_id: str | None = None,
     ) -> bytes:
         """`execute_integration` as the JSON the HTTP route sends (the hot path)."""
-        result, secrets = await self._execute(
-            tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
-        )
+        with self.tracing.execution(integration_id, endpoint_name) as span:
+            result, secrets = await self._execute(
+                tenant_id, integration_id, endpoint_name, input_data, options, context, request_id
+            )
+            self.tracing.finished(span, result)
         return scrub_secrets(_serialise(result), secrets)
 
     async def _execute(
@@ -227,22 +237,23 @@ class ExecutionService:
         # 4-5. input document, validation, request mapping
         document = input_document(input_data, context)
         stage = time.perf_counter()
-        problems = endpoint.compiled.validate_input(document)
-        if problems:
-            raise ValidationFailed.of(
-                [(("body", "input_data", *loc), msg) for loc, msg in problems]
-            )
-        try:
-            mapped = endpoint.compiled.map_request(document)
-        except MappingError as exc:
-            raise ValidationFailed.of(
-                [
-                    (input_location(endpoint.config, loc), f"{msg} (request {_dotted(loc)})")
-                    for loc, msg in exc.problems
-                ],
-                message="The input does not provide what the request mapping requires: "
-                + "; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in exc.problems),
-            ) from None
+        with self.tracing.stage("map_request"):
+            problems = endpoint.compiled.validate_input(document)
+            if problems:
+                raise ValidationFailed.of(
+                    [(("body", "input_data", *loc), msg) for loc, msg in problems]
+                )
+            try:
+                mapped = endpoint.compiled.map_request(document)
+            except MappingError as exc:
+                raise ValidationFailed.of(
+                    [
+                        (input_location(endpoint.config, loc), f"{msg} (request {_dotted(loc)})")
+                        for loc, msg in exc.problems
+                    ],
+                    message="The input does not provide what the request mapping requires: "
+                    + "; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in exc.problems),
+                ) from None
         request_data = {
             "path_params": mapped.path_params,
             "query_params": mapped.query_params,
@@ -308,12 +319,13 @@ class ExecutionService:
                     if produced["success"]:
                         await self.cache.set(cache_key, produced, cache_config.ttl_seconds)
                 else:
-                    lookup = await self.cache.get_or_compute(
-                        cache_key,
-                        cache_config.ttl_seconds,
-                        produce,
-                        should_cache=lambda value: bool(value.get("success")),
-                    )
+                    with self.tracing.stage("cache"):
+                        lookup = await self.cache.get_or_compute(
+                            cache_key,
+                            cache_config.ttl_seconds,
+                            produce,
+                            should_cache=lambda value: bool(value.get("success")),
+                        )
                     produced, cached = lookup.value, lookup.cached
                 self.metrics.cache_lookup(hit=cached)
             else:
@@ -409,7 +421,8 @@ class ExecutionService:
             outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
         else:
             stage = time.perf_counter()
-            outcome = await self._call(runtime, endpoint, request_data, options, request_id)
+            with self.tracing.stage("call"):
+                outcome = await self._call(runtime, endpoint, request_data, options, request_id)
             if trace is not None:
                 trace.add(
                     "call",
@@ -418,16 +431,17 @@ class ExecutionService:
                     {"status_code": outcome.status_code, "retries": outcome.retries},
                 )
         stage = time.perf_counter()
-        try:
-            response: MappedResponse = endpoint.compiled.map_response(outcome.body)
-        except MappingError as exc:
-            raise ExecutionFailure(
-                ErrorCode.MAPPING_ERROR,
-                "The response could not be mapped: "
-                + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
-                status_code=outcome.status_code,
-                retries=outcome.retries,
-            ) from None
+        with self.tracing.stage("map_response"):
+            try:
+                response: MappedResponse = endpoint.compiled.map_response(outcome.body)
+            except MappingError as exc:
+                raise ExecutionFailure(
+                    ErrorCode.MAPPING_ERROR,
+                    "The response could not be mapped: "
+                    + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+                    status_code=outcome.status_code,
+                    retries=outcome.retries,
+                ) from None
         if trace is not None:
             trace.add("map_response", stage, outcome.body, response.data)
         produced: dict[str, Any] = {
@@ -488,19 +502,23 @@ class ExecutionService:
 
         async def attempt() -> IntegrationResponse:
             nonlocal sent, last_failure
-            lease = await self._limit(runtime, deadline)
+            with self.tracing.stage("limit"):
+                lease = await self._limit(runtime, deadline)
             try:
                 await self._take_upstream_slot(deadline)
                 sent += 1
+                method, path = str(endpoint.config.method), endpoint.config.path
                 try:
-                    response = await adapter.execute(
-                        endpoint.config.path,
-                        str(endpoint.config.method),
-                        request_data,
-                        timeout_ms=attempt_ms,
-                        deadline=deadline,
-                        call=call,
-                    )
+                    with self.tracing.upstream_request(method, path) as span:
+                        response = await adapter.execute(
+                            path,
+                            method,
+                            self.tracing.propagate(request_data),
+                            timeout_ms=attempt_ms,
+                            deadline=deadline,
+                            call=call,
+                        )
+                        self.tracing.answered(span, response.status_code, response.retries)
                 finally:
                     self._upstream_slots.release()
             except UpstreamError as exc:
@@ -575,6 +593,7 @@ class ExecutionService:
                 runtime.integration_id, config or RateLimitConfig(), deadline
             )
         except RateLimitExceeded as exc:
+            self.metrics.rate_limited.labels(runtime.integration_id).inc()
             raise LocalRefusal(
                 ErrorCode.RATE_LIMITED,
                 f"The rate limit for this integration is reached ({exc.reason}); "
@@ -604,6 +623,21 @@ class ExecutionService:
         if await runtime.breaker.record(verdict, permit):
             self.metrics.breaker_trips.labels(runtime.integration_id).inc()
             log.warning("executions.circuit_opened", integration_id=runtime.integration_id)
+            self._circuit_changed(runtime, CIRCUIT_OPENED)
+        elif permit.probe and verdict is BreakerVerdict.SUCCESS:
+            self._circuit_changed(runtime, CIRCUIT_CLOSED)
+
+    def _circuit_changed(self, runtime: IntegrationRuntime, event_type: str) -> None:
+        """The open-circuit gauge and the circuit's event (written off the request path)."""
+        opened = event_type == CIRCUIT_OPENED
+        self.metrics.circuit_open.labels(runtime.integration_id).set(1 if opened else 0)
+        if self.outbox is not None:
+            self.outbox.emit(
+                event_type,
+                runtime.integration_id,
+                runtime.config.tenant_id,
+                {"integration_id": runtime.integration_id, "state": "open" if opened else "closed"},
+            )
 
     async def _note_upstream_limits(
         self,

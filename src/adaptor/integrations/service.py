@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptor.domain import IntegrationConfig, IntegrationSpec
 from adaptor.errors import Conflict, Loc, NotFound, PreconditionFailed, ValidationFailed
+from adaptor.events.outbox import (
+    INTEGRATION_CREATED,
+    INTEGRATION_DELETED,
+    INTEGRATION_UPDATED,
+    OutboxWriter,
+)
 from adaptor.integrations.repository import IntegrationRepository
 from adaptor.integrations.schemas import IntegrationPage
 from adaptor.integrations.secrets import merge_secrets, restore_masked, split_secrets
@@ -125,6 +132,7 @@ class IntegrationService:
             if await repo.exists_anywhere(integration_id):
                 raise Conflict(f"An integration with id {integration_id} already exists")
             await repo.add(row)
+            _changed(session, INTEGRATION_CREATED, tenant_id, integration_id, vars(row))
         await self._notify(tenant_id, integration_id)
         return _config(row)
 
@@ -157,6 +165,7 @@ class IntegrationService:
             _check_etag(row.version, if_match)
             if not await repo.delete_if_version(tenant_id, integration_id, row.version):
                 raise PreconditionFailed("The integration changed meanwhile; read it again")
+            _changed(session, INTEGRATION_DELETED, tenant_id, integration_id, vars(row))
         await self._notify(tenant_id, integration_id)
 
     async def rotate_secrets(self) -> int:
@@ -209,6 +218,7 @@ class IntegrationService:
             }
             if not await repo.update_if_version(tenant_id, integration_id, row.version, values):
                 raise PreconditionFailed("The integration changed meanwhile; read it again")
+            _changed(session, INTEGRATION_UPDATED, tenant_id, integration_id, values)
             created_at = row.created_at
         await self._notify(tenant_id, integration_id)
         return IntegrationConfig.model_validate(
@@ -238,6 +248,18 @@ class IntegrationService:
     async def _notify(self, tenant_id: str, integration_id: str) -> None:
         for listener in self.listeners:
             await listener(tenant_id, integration_id)
+
+
+def _changed(
+    session: AsyncSession, event_type: str, tenant_id: str, integration_id: str, row: Any
+) -> None:
+    """The change's event, in its transaction: what changed, never the configuration."""
+    data: dict[str, Any] = {"integration_id": integration_id}
+    data.update({name: row[name] for name in _EVENT_FIELDS if name in row})
+    OutboxWriter.add(session, event_type, integration_id, tenant_id, data)
+
+
+_EVENT_FIELDS = ("name", "type", "category", "enabled", "version")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -22,7 +22,10 @@ async def ready(services: ServicesDep) -> Response:
     """Database and cache reachable: 200, else 503 naming each failing dependency.
 
     An unreachable Redis is reported as `cache: degraded`: executions continue with limits and
-    circuit breakers kept per process and no response cache until it answers again.
+    circuit breakers kept per process and no response cache until it answers again. With
+    EVENTS_URL set, `events` is `ok`, or `degraded` while the sink refuses events (they wait in
+    the database; readiness is not failed for it). While draining after a stop signal: 503
+    with `status: draining`.
     """
     cache_up = await services.kv.ping()
     degraded = isinstance(services.kv, FailoverStore)
@@ -31,8 +34,10 @@ async def ready(services: ServicesDep) -> Response:
         "cache": "ok" if cache_up else "degraded" if degraded else "unreachable",
     }
     failing = [name for name, state in checks.items() if state != "ok"]
-    body = {
-        "status": "ok" if not failing else "unavailable",
+    if services.relay is not None:
+        checks["events"] = services.relay.state
+    body: dict[str, object] = {
+        "status": "draining" if services.draining else "ok" if not failing else "unavailable",
         "checks": checks,
         "backends": {
             "database": "postgresql" if not services.database.is_sqlite else "sqlite",
@@ -47,8 +52,9 @@ async def ready(services: ServicesDep) -> Response:
                 " circuit breakers, and no response cache)"
             )
         body["detail"] = detail
+    unready = bool(failing) or services.draining
     return Response(
-        orjson.dumps(body), status_code=503 if failing else 200, media_type="application/json"
+        orjson.dumps(body), status_code=503 if unready else 200, media_type="application/json"
     )
 
 
@@ -56,4 +62,5 @@ async def ready(services: ServicesDep) -> Response:
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics in the text exposition format."""
     services.metrics.log_queue.set(services.execution_logs.pending)
+    services.metrics.outbox_queue.set(services.outbox.pending)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")

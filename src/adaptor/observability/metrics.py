@@ -57,6 +57,55 @@ class Metrics:
             "Execution logs waiting to be written.",
             registry=self.registry,
         )
+        self.outbox_queue = Gauge(
+            "adaptor_outbox_queue",
+            "Events emitted off a transaction (circuit changes) not yet written.",
+            registry=self.registry,
+        )
+        self.circuit_open = Gauge(
+            "adaptor_circuit_open",
+            "1 while this process saw the integration's circuit open (set when it opens or "
+            "closes here).",
+            ["integration_id"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "adaptor_rate_limited_total",
+            "Calls our own rate limits kept from the upstream.",
+            ["integration_id"],
+            registry=self.registry,
+        )
+        self.token_refreshes = Counter(
+            "adaptor_token_refreshes_total",
+            "Upstream access tokens fetched or refreshed, by result (ok, failed).",
+            ["integration_id", "result"],
+            registry=self.registry,
+        )
+        self.events_published = Counter(
+            "adaptor_events_published_total",
+            "Events the relay published to EVENTS_URL.",
+            registry=self.registry,
+        )
+        self.event_publish_failures = Counter(
+            "adaptor_event_publish_failures_total",
+            "Relay cycles that failed (sink or database unreachable); the events are retried.",
+            registry=self.registry,
+        )
+        self.events_pending = Gauge(
+            "adaptor_events_pending",
+            "Events written but not yet published (counted by the relay's leader).",
+            registry=self.registry,
+        )
+        self.event_lag = Gauge(
+            "adaptor_event_lag_seconds",
+            "Age of the oldest event the relay's leader is publishing; 0 when caught up.",
+            registry=self.registry,
+        )
+        self.event_relay_leader = Gauge(
+            "adaptor_event_relay_leader",
+            "1 while this process holds the relay lease.",
+            registry=self.registry,
+        )
 
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._cache_hit = self.cache.labels("hit")
@@ -78,6 +127,10 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def token_refreshed(self, integration_id: str, *, ok: bool) -> None:
+        """Count one token fetch or refresh (for auth handlers, passed as a callback)."""
+        self.token_refreshes.labels(integration_id, "ok" if ok else "failed").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -136,4 +136,28 @@ class OAuthTokenRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     tokens: Mapped[str] = mapped_column(Text)
+
+
+class OutboxRow(Base):
+    """An event written in the same transaction as the change it tells of (see
+    `adaptor.events.outbox`); executions need none: their log rows are their outbox."""
+
+    __tablename__ = "event_outbox"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[str | None] = mapped_column(String(255))
+    partition_key: Mapped[str] = mapped_column(String(255))
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class RelayPositionRow(Base):
+    """How far the event relay has published each of its sources (a row id in it)."""
+
+    __tablename__ = "event_relay_positions"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[str] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

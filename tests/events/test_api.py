@@ -1,0 +1,147 @@
+"""Events through the running app: what the service publishes, its health, and no secrets."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from redis.asyncio import Redis
+
+from adaptor.app import create_app
+from tests.conftest import ADMIN_KEY, Backend, Tenant, make_settings, new_tenant, serve_app
+from tests.events.conftest import eventually
+from tests.executions.upstream import Reply, Upstream
+from tests.integrations.payloads import rest_integration
+
+SECRET = "sk_live_SECRET_1234567890"
+
+
+async def read_stream(redis_url: str, stream: str) -> list[bytes]:
+    client = Redis.from_url(redis_url)
+    try:
+        return [fields[b"event"] for _, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
+
+
+async def test_changes_and_executions_arrive_as_cloudevents_without_secrets(
+    tmp_path: Path, backend: Backend, redis_url: str, upstream: Upstream
+) -> None:
+    stream = f"adaptor-test-events-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(
+        tmp_path,
+        backend,
+        events_url=f"{redis_url}?stream={stream}",
+        service_name=f"adaptor-test-{uuid.uuid4().hex[:6]}",
+    )
+    upstream.reply(
+        "GET", "/customers/42", Reply(json={"data": {"id": 42, "email": "a@example.com"}})
+    )
+    client = Redis.from_url(redis_url)
+    try:
+        service = create_app(settings)
+        async with serve_app(service) as app:
+            tenant: Tenant = await new_tenant(app)
+            created = await app.post(
+                "/api/v2/integrations",
+                json=rest_integration(upstream.url),
+                headers=tenant.headers,
+            )
+            assert created.status_code == 201, created.text
+            integration = created.json()["integration_id"]
+            url = f"/api/v2/integrations/{integration}"
+            patched = await app.patch(url, json={"timeout_ms": 2000}, headers=tenant.headers)
+            assert patched.status_code == 200, patched.text
+            stale = await app.patch(
+                url, json={"timeout_ms": 1000}, headers={**tenant.headers, "If-Match": '"1"'}
+            )
+            assert stale.status_code == 412  # no change, so no event
+            for _ in range(3):
+                executed = await app.post(
+                    f"/api/v2/execute/{integration}/get_customer",
+                    json={"input_data": {"variables": {"customer_id": "42"}}},
+                    headers=tenant.headers,
+                )
+                assert executed.status_code == 200, executed.text
+                assert executed.json()["success"] is True
+            # Events follow the order rows commit; logs are written in batches a moment later.
+            await service.state.services.execution_logs.flush()
+            assert (await app.delete(url, headers=tenant.headers)).status_code == 204
+            ready = await app.get("/health/ready")
+            assert ready.json()["checks"]["events"] == "ok"
+
+            async def all_six() -> list[bytes]:
+                found = await read_stream(redis_url, stream)
+                return found if len(_mine(found, tenant.tenant_id)) >= 6 else []
+
+            bodies = await eventually(all_six)
+        events = _mine(bodies, tenant.tenant_id)
+        assert [event["type"] for event in events] == [
+            "adaptor.integration.created",
+            "adaptor.integration.updated",
+            "adaptor.execution.completed",
+            "adaptor.execution.completed",
+            "adaptor.execution.completed",
+            "adaptor.integration.deleted",
+        ]
+        for event in events:
+            assert event["specversion"] == "1.0"
+            assert event["source"] == f"/{settings.service_name}"
+            assert event["subject"] == integration
+            assert event["tenantid"] == tenant.tenant_id
+            assert event["time"].endswith("Z")
+        assert events[1]["data"]["version"] == 2
+        execution = events[2]["data"]
+        assert execution["integration_id"] == integration
+        assert execution["endpoint_name"] == "get_customer"
+        assert execution["success"] is True
+        assert execution["status_code"] == 200
+        assert "input_data" not in execution
+        assert "data" not in execution
+        everything = b"".join(bodies)
+        assert SECRET.encode() not in everything
+        assert ADMIN_KEY.encode() not in everything
+        assert tenant.key.encode() not in everything
+        assert b"a@example.com" not in everything  # no payloads either
+    finally:
+        await client.delete(stream)
+        await client.aclose()
+
+
+def _mine(bodies: list[bytes], tenant_id: str) -> list[dict[str, Any]]:
+    events = [orjson.loads(body) for body in bodies]
+    return [event for event in events if event.get("tenantid") == tenant_id]
+
+
+async def test_an_unreachable_sink_degrades_events_but_not_readiness(
+    tmp_path: Path, backend: Backend
+) -> None:
+    settings = make_settings(tmp_path, backend, events_url="redis://127.0.0.1:1/0?stream=x")
+    async with serve_app(create_app(settings)) as app:
+        tenant = await new_tenant(app)  # writes go on
+
+        async def degraded() -> httpx.Response | None:
+            response = await app.get("/health/ready")
+            return response if response.json()["checks"].get("events") == "degraded" else None
+
+        ready = await eventually(degraded, timeout_s=15)
+        assert ready is not None
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "ok"
+        metrics = (await app.get("/metrics")).text
+        assert "adaptor_event_publish_failures_total" in metrics
+        created = await app.post(
+            "/api/v2/integrations", json=rest_integration(), headers=tenant.headers
+        )
+        assert created.status_code == 201
+
+
+async def test_without_events_url_readiness_names_no_events(
+    app_client: httpx.AsyncClient,
+) -> None:
+    ready = await app_client.get("/health/ready")
+    assert ready.status_code == 200
+    assert "events" not in ready.json()["checks"]

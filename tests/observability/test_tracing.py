@@ -1,0 +1,165 @@
+"""Traces of executions, captured with OpenTelemetry's in-memory exporter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from adaptor.app import create_app
+from adaptor.observability.tracing import TraceContextMiddleware, Tracing
+from tests.conftest import Backend, make_settings, new_tenant, serve_app
+from tests.executions.upstream import Reply, serve_upstream
+from tests.integrations.payloads import rest_integration
+
+SECRET = "sk_live_SECRET_1234567890"
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    yield memory
+    memory.shutdown()
+
+
+def tracing_into(exporter: InMemorySpanExporter) -> Tracing:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Tracing(provider)
+
+
+def cached_integration(url: str) -> dict[str, object]:
+    document = rest_integration(url)
+    endpoints = document["endpoints"]
+    endpoints["get_customer"]["cache_config"] = {"enabled": True, "ttl_seconds": 60}
+    return document
+
+
+async def test_an_execution_is_a_span_with_a_child_per_stage_in_the_callers_trace(
+    tmp_path: Path, backend: Backend, exporter: InMemorySpanExporter
+) -> None:
+    tracing = tracing_into(exporter)
+    app = create_app(make_settings(tmp_path, backend), tracing=tracing)
+    async with serve_upstream() as upstream, serve_app(app) as client:
+        upstream.reply(
+            "GET", "/customers/42", Reply(json={"data": {"id": 42, "email": "a@example.com"}})
+        )
+        tenant = await new_tenant(client)
+        created = await client.post(
+            "/api/v2/integrations", json=cached_integration(upstream.url), headers=tenant.headers
+        )
+        assert created.status_code == 201, created.text
+        integration = created.json()["integration_id"]
+        exporter.clear()
+        executed = await client.post(
+            f"/api/v2/execute/{integration}/get_customer",
+            json={"input_data": {"variables": {"customer_id": "42"}}},
+            headers={**tenant.headers, "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
+        )
+        assert executed.status_code == 200, executed.text
+        assert executed.json()["success"] is True
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert {
+        "adaptor.execute",
+        "adaptor.map_request",
+        "adaptor.cache",
+        "adaptor.call",
+        "adaptor.limit",
+        "HTTP GET",
+        "adaptor.map_response",
+    } <= set(spans)
+    root = spans["adaptor.execute"]
+    assert root.context is not None
+    assert f"{root.context.trace_id:032x}" == CALLER_TRACE
+    assert root.parent is not None
+    assert f"{root.parent.span_id:016x}" == CALLER_SPAN
+    assert root.attributes is not None
+    assert root.attributes["adaptor.integration_id"] == integration
+    assert root.attributes["adaptor.endpoint"] == "get_customer"
+    assert root.attributes["adaptor.outcome"] == "ok"
+    assert root.attributes["adaptor.retries"] == 0
+    assert root.attributes["http.response.status_code"] == 200
+    cache = spans["adaptor.cache"]
+    assert cache.context is not None
+    for name in ("adaptor.map_request", "adaptor.cache"):
+        assert _parent(spans[name]) == root.context.span_id
+    for name in ("adaptor.call", "adaptor.map_response"):  # a miss computes inside the lookup
+        assert _parent(spans[name]) == cache.context.span_id
+    http = spans["HTTP GET"]
+    assert http.kind is SpanKind.CLIENT
+    assert http.attributes is not None
+    assert http.attributes["url.template"] == "/customers/{customer_id}"
+    assert http.attributes["http.response.status_code"] == 200
+
+    # The upstream saw the client span as its parent.
+    seen = upstream.seen[-1].headers["traceparent"]
+    assert http.context is not None
+    assert seen == f"00-{CALLER_TRACE}-{http.context.span_id:016x}-01"
+
+    for span in spans.values():
+        text = f"{span.name} {dict(span.attributes or {})} {span.status.description}"
+        assert SECRET not in text
+        assert "a@example.com" not in text
+        assert "42" not in str(dict(span.attributes or {}).get("url.template", ""))
+
+
+def _parent(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+async def test_a_failed_call_marks_the_span_without_the_upstreams_words(
+    tmp_path: Path, backend: Backend, exporter: InMemorySpanExporter
+) -> None:
+    app = create_app(make_settings(tmp_path, backend), tracing=tracing_into(exporter))
+    async with serve_upstream() as upstream, serve_app(app) as client:
+        upstream.reply("GET", "/customers/7", Reply(status=400, json={"error": "no-such-thing"}))
+        tenant = await new_tenant(client)
+        created = await client.post(
+            "/api/v2/integrations", json=rest_integration(upstream.url), headers=tenant.headers
+        )
+        integration = created.json()["integration_id"]
+        exporter.clear()
+        executed = await client.post(
+            f"/api/v2/execute/{integration}/get_customer",
+            json={"input_data": {"variables": {"customer_id": "7"}}},
+            headers=tenant.headers,
+        )
+        assert executed.json()["success"] is False
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    root = spans["adaptor.execute"]
+    assert root.parent is None  # no caller context: a trace of its own
+    assert root.attributes is not None
+    assert root.attributes["adaptor.outcome"] == executed.json()["error"]["code"]
+    assert root.status.description == root.attributes["adaptor.outcome"]
+    for span in spans.values():
+        assert "no-such-thing" not in f"{dict(span.attributes or {})} {span.status.description}"
+
+
+async def test_without_an_endpoint_nothing_is_traced_or_propagated(
+    tmp_path: Path, backend: Backend
+) -> None:
+    app = create_app(make_settings(tmp_path, backend))
+    assert not any(m.cls is TraceContextMiddleware for m in app.user_middleware)
+    async with serve_upstream() as upstream, serve_app(app) as client:
+        upstream.reply("GET", "/customers/42", Reply(json={"data": {"id": 42}}))
+        tenant = await new_tenant(client)
+        created = await client.post(
+            "/api/v2/integrations", json=rest_integration(upstream.url), headers=tenant.headers
+        )
+        integration = created.json()["integration_id"]
+        executed = await client.post(
+            f"/api/v2/execute/{integration}/get_customer",
+            json={"input_data": {"variables": {"customer_id": "42"}}},
+            headers={**tenant.headers, "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
+        )
+        assert executed.status_code == 200
+        assert app.state.services.executions.tracing.enabled is False
+    assert "traceparent" not in upstream.seen[-1].headers
