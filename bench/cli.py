@@ -66,12 +66,15 @@ from bench.scenarios import (
     CACHED_ENDPOINT,
     ENCRYPTION_KEY,
     EXECUTE_BODY,
+    GRAPHQL_ENDPOINT,
     MAPPED_ENDPOINT,
     PLAIN_ENDPOINT,
     TENANT,
+    expected_graphql_data,
     expected_mapped_data,
     expected_plain_data,
     expected_summary,
+    graphql_integration_spec,
     integration_spec,
 )
 from bench.upstream import NGINX_INSTALL_HINT, Nginx
@@ -621,6 +624,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     api = contract.Api(service_url)
     key = contract.create_tenant_key(api, ADMIN_API_KEY, TENANT)
     integration_id = contract.create_integration(api, key, TENANT, integration_spec(nginx.base_url))
+    graphql_id = contract.create_integration(
+        api, key, TENANT, graphql_integration_spec(nginx.base_url)
+    )
     full_api: contract.Api | None = None
     full_key = full_integration = ""
     if service_full is not None:
@@ -635,6 +641,8 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     _verify_direct(nginx)
     _verify_reference(reference_url)
     _verify_service("service", api, key, integration_id)
+    graphql = contract.execute(api, key, TENANT, graphql_id, GRAPHQL_ENDPOINT, EXECUTE_BODY)
+    _verify_execution(f"service graphql {GRAPHQL_ENDPOINT}", graphql, expected_graphql_data(), None)
     if full_api is not None:
         _verify_service("service-full", full_api, full_key, full_integration)
     _progress("verified: every scenario answers success with the expected data")
@@ -672,6 +680,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "execute_plain",
             "execute, no mapping, small",
             _execute_target("execute_plain", service_url, key, integration_id, PLAIN_ENDPOINT, ok),
+            service,
+        ),
+        Scenario(
+            "execute_graphql",
+            "execute, GraphQL query, small",
+            _execute_target("execute_graphql", service_url, key, graphql_id, GRAPHQL_ENDPOINT, ok),
             service,
         ),
         Scenario(

@@ -8,7 +8,9 @@ for "the upstream answers instantly": whatever latency and CPU a scenario shows 
 - `/customers`  a ~36 KB Stripe list object (`{"object": "list", "data": [...]}`) holding 100
                 realistic customer objects (id, email, name, created epoch, balance in minor
                 units, currency, address, metadata, invoice settings, ...). About 60 % have a
-                positive balance, so the benchmark's filter keeps a realistic share of them.
+                positive balance, so the benchmark's filter keeps a realistic share of them;
+- `/graphql`    `{"data": {"customer": <the small body>}}`, answered to any method (a POST
+                too), as a GraphQL server answers a query.
 
 The bodies are generated from a fixed seed, so every run serves byte-identical files.
 
@@ -122,6 +124,11 @@ def small_body() -> dict[str, Any]:
     }
 
 
+def graphql_body() -> dict[str, Any]:
+    """The GraphQL reply: the small customer as `data.customer` (scenario `execute_graphql`)."""
+    return {"data": {"customer": small_body()}}
+
+
 def write_bodies(folder: Path) -> tuple[bytes, bytes]:
     """Write `small.json` and `customers.json` into `folder`; returns both bodies."""
     small = orjson.dumps(small_body())
@@ -132,6 +139,14 @@ def write_bodies(folder: Path) -> tuple[bytes, bytes]:
     (folder / "small.json").write_bytes(small)
     (folder / "customers.json").write_bytes(large)
     return small, large
+
+
+def _nginx_literal(body: bytes) -> str:
+    """`body` inside a single-quoted nginx string (a static answer to any method, POST too)."""
+    text = body.decode()
+    if any(char in text for char in "'$\\"):
+        raise BenchError("the GraphQL reply cannot be written as an nginx string literal")
+    return text
 
 
 def nginx_config(root: Path, port: int) -> str:
@@ -165,6 +180,7 @@ http {{
         default_type application/json;
         location = /small {{ try_files /small.json =404; }}
         location = /customers {{ try_files /customers.json =404; }}
+        location = /graphql {{ return 200 '{_nginx_literal(orjson.dumps(graphql_body()))}'; }}
     }}
 }}
 """
