@@ -5,7 +5,7 @@ Every problem is collected with its location, so one 422 names all of them.
 
 from __future__ import annotations
 
-from adaptor.domain import AuthType, IntegrationSpec
+from adaptor.domain import AuthType, IntegrationSpec, IntegrationType
 from adaptor.errors import Loc
 from adaptor.mapping import MappingConfigError, MappingEngine
 from adaptor.protocols.registry import AdapterRegistry
@@ -36,6 +36,8 @@ def validate_spec(
             )
     if auth.type is AuthType.CUSTOM and not auth.custom_handler:
         problems.append((("auth_config", "custom_handler"), "is required for auth type custom"))
+    if spec.custom_adapter is not None and spec.type is not IntegrationType.CUSTOM:
+        problems.append((("custom_adapter",), "is only for type custom"))
     problems.extend(adapters.validate(spec))
     for name, endpoint in spec.endpoints.items():
         try:
