@@ -66,12 +66,15 @@ from bench.scenarios import (
     CACHED_ENDPOINT,
     ENCRYPTION_KEY,
     EXECUTE_BODY,
+    GRAPHQL_ENDPOINT,
     MAPPED_ENDPOINT,
     PLAIN_ENDPOINT,
     TENANT,
+    expected_graphql_data,
     expected_mapped_data,
     expected_plain_data,
     expected_summary,
+    graphql_integration_spec,
     integration_spec,
     oauth2_integration_spec,
 )
@@ -691,6 +694,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     oauth2_id = contract.create_integration(
         api, key, TENANT, oauth2_integration_spec(nginx.base_url)
     )
+    graphql_id = contract.create_integration(
+        api, key, TENANT, graphql_integration_spec(nginx.base_url)
+    )
     full_api: contract.Api | None = None
     full_key = full_integration = ""
     if service_full is not None:
@@ -720,6 +726,8 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     oauth2 = contract.execute(api, key, TENANT, oauth2_id, PLAIN_ENDPOINT, EXECUTE_BODY)
     _verify_execution(f"service oauth2 {PLAIN_ENDPOINT}", oauth2, expected_plain_data(), None)
     _check(token_requests(nginx.root) == 1, "execute_oauth2: the token was not fetched once")
+    graphql = contract.execute(api, key, TENANT, graphql_id, GRAPHQL_ENDPOINT, EXECUTE_BODY)
+    _verify_execution(f"service graphql {GRAPHQL_ENDPOINT}", graphql, expected_graphql_data(), None)
     if full_api is not None:
         _verify_service("service-full", full_api, full_key, full_integration)
     _progress("verified: every scenario answers success with the expected data")
@@ -757,6 +765,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "execute_plain",
             "execute, no mapping, small",
             _execute_target("execute_plain", service_url, key, integration_id, PLAIN_ENDPOINT, ok),
+            service,
+        ),
+        Scenario(
+            "execute_graphql",
+            "execute, GraphQL query, small",
+            _execute_target("execute_graphql", service_url, key, graphql_id, GRAPHQL_ENDPOINT, ok),
             service,
         ),
         Scenario(

@@ -14,6 +14,8 @@ Gates are computed from those medians, all from the same run:
 - `cached_speedup`: execute_cached req/s / execute_mapped req/s at c16; target >= 2.5
 - `p99_ms_mapped_c16`: execute_mapped p99 at c16; target <= 20 ms
 - `rss_growth_mb`: service RSS after - before the memory run (after its warm-up); target <= 10
+- `cpu_ratio_graphql_vs_plain`: execute_graphql CPU us/req / execute_plain CPU us/req at c16;
+  target <= 1.1
 
 Each gate also carries `rounds`, the formula applied within each round, and `range`, their
 min-max, so a reader can tell a robust miss from a marginal one.
@@ -77,6 +79,12 @@ GATES = (
         "cpu_ratio_oauth2_vs_plain",
         "execute_oauth2 CPU us/req / execute_plain CPU us/req at c16 (token cached)",
         1.05,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_graphql_vs_plain",
+        "execute_graphql CPU us/req / execute_plain CPU us/req at c16",
+        1.1,
         "<=",
     ),
 )
@@ -153,6 +161,11 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
     "p99_ms_mapped_c16": (("execute_mapped", 16, "p99_ms"), None, ""),
     "cpu_ratio_oauth2_vs_plain": (
         ("execute_oauth2", 16, "cpu_us_per_req"),
+        ("execute_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "cpu_ratio_graphql_vs_plain": (
+        ("execute_graphql", 16, "cpu_us_per_req"),
         ("execute_plain", 16, "cpu_us_per_req"),
         "/",
     ),

@@ -11,6 +11,9 @@ One integration per service process, `rest_api` with an API key sent in `X-API-K
 
 A second integration (`oauth2_integration_spec`) has `get_customer` behind OAuth2 client
 credentials, its token endpoint served by nginx (scenario `execute_oauth2`).
+A third integration, `graphql` on the same nginx, has one endpoint, `get_customer` (scenario
+`execute_graphql`): a query with two variables mapped from the input, POSTed to `/graphql`,
+whose static reply is read through `data_path: data.customer`.
 
 The realistic mapping: a request mapping of 3 fields (query `limit` and `email`, header
 `X-Locale`), a response `data_path` that filters the 100 items on `balance > 0` and projects
@@ -32,7 +35,7 @@ from typing import Any, Final
 import babel.numbers
 
 from bench.upstream import customer_list as customer_list  # re-exported: bench/mapping_micro.py
-from bench.upstream import small_body
+from bench.upstream import graphql_body, small_body
 
 TENANT: Final = "bench"
 ADMIN_API_KEY: Final = "adk_bench_admin_0123456789abcdef0123456789abcdef"
@@ -52,6 +55,14 @@ CURRENCY_LOCALE: Final = "en_US"
 SUMMARY_TEMPLATE: Final = "{{ count }} customers with a balance"
 
 PLAIN_ENDPOINT: Final = "get_customer"
+GRAPHQL_ENDPOINT: Final = "get_customer"
+GRAPHQL_QUERY: Final = """
+query Customer($email: String!, $limit: Int) {
+  customer(email: $email, limit: $limit) {
+    id object email name created balance currency metadata { crm_id plan }
+  }
+}
+"""
 MAPPED_ENDPOINT: Final = "list_customers"
 CACHED_ENDPOINT: Final = "list_customers_cached"
 
@@ -136,6 +147,32 @@ def oauth2_integration_spec(upstream_base_url: str) -> dict[str, Any]:
     }
 
 
+def graphql_integration_spec(upstream_base_url: str) -> dict[str, Any]:
+    """The benchmark's GraphQL integration (scenario `execute_graphql`)."""
+    return {
+        "name": "bench-customers-graphql",
+        "type": "graphql",
+        "category": "crm",
+        "base_url": upstream_base_url,
+        "auth_config": {
+            "type": "api_key",
+            "api_key_header": "X-API-Key",
+            "credentials": {"api_key": UPSTREAM_API_KEY},
+        },
+        "endpoints": {
+            GRAPHQL_ENDPOINT: {
+                "path": "/graphql",
+                "method": "POST",
+                "query": GRAPHQL_QUERY,
+                "request_mapping": {
+                    "body": {"email": "user_data.email", "limit": "variables.limit"}
+                },
+                "response_mapping": {"data_path": "data.customer"},
+            }
+        },
+    }
+
+
 def format_minor_units(amount: int, currency: str, locale: str = CURRENCY_LOCALE) -> str:
     """A minor-unit amount (cents; yen have none) as money text, e.g. `$1,234.50`."""
     code = currency.upper()
@@ -168,3 +205,8 @@ def expected_summary() -> str:
 
 def expected_plain_data() -> dict[str, Any]:
     return small_body()
+
+
+def expected_graphql_data() -> dict[str, Any]:
+    customer: dict[str, Any] = graphql_body()["data"]["customer"]
+    return customer

@@ -8,7 +8,9 @@ for "the upstream answers instantly": whatever latency and CPU a scenario shows 
 - `/customers`  a ~36 KB Stripe list object (`{"object": "list", "data": [...]}`) holding 100
                 realistic customer objects (id, email, name, created epoch, balance in minor
                 units, currency, address, metadata, invoice settings, ...). About 60 % have a
-                positive balance, so the benchmark's filter keeps a realistic share of them.
+                positive balance, so the benchmark's filter keeps a realistic share of them;
+- `/graphql`    `{"data": {"customer": <the small body>}}`, answered to any method (a POST
+                too), as a GraphQL server answers a query.
 
 The bodies are generated from a fixed seed, so every run serves byte-identical files.
 
@@ -122,6 +124,11 @@ def small_body() -> dict[str, Any]:
     }
 
 
+def graphql_body() -> dict[str, Any]:
+    """The GraphQL reply: the small customer as `data.customer` (scenario `execute_graphql`)."""
+    return {"data": {"customer": small_body()}}
+
+
 def write_bodies(folder: Path) -> tuple[bytes, bytes]:
     """Write `small.json` and `customers.json` into `folder`; returns both bodies."""
     small = orjson.dumps(small_body())
@@ -149,6 +156,14 @@ def token_requests(root: Path) -> int:
     """How many requests reached the token endpoint."""
     log = root / "token-requests.log"
     return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _nginx_literal(body: bytes) -> str:
+    """`body` inside a single-quoted nginx string (a static answer to any method, POST too)."""
+    text = body.decode()
+    if any(char in text for char in "'$\\"):
+        raise BenchError("the GraphQL reply cannot be written as an nginx string literal")
+    return text
 
 
 def nginx_config(root: Path, port: int) -> str:
@@ -191,6 +206,7 @@ http {{
         }}
         # An OTLP/HTTP collector stand-in for the benchmark's OpenTelemetry variant.
         location = /v1/traces {{ return 200 ""; }}
+        location = /graphql {{ return 200 '{_nginx_literal(orjson.dumps(graphql_body()))}'; }}
     }}
 }}
 """

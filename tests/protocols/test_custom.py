@@ -112,3 +112,16 @@ async def test_the_plugins_own_checks_run_at_save(
     assert response.json()["errors"] == [
         {"loc": ["body", "metadata", "greeting"], "msg": "is required by the echo adapter"}
     ]
+
+
+async def test_custom_adapter_is_refused_on_other_types(
+    app_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    document = custom(type="rest_api", base_url="https://api.example.com")
+
+    response = await app_client.post("/api/v2/integrations", json=document, headers=tenant.headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"loc": ["body", "custom_adapter"], "msg": "is only for type custom"}
+    ]

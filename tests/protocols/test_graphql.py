@@ -13,6 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from adaptor.auth_handlers import NoAuthHandler
+from adaptor.domain import EndpointConfig, IntegrationSpec
+from adaptor.protocols.graphql import GraphQLIntegration
+from adaptor.protocols.http import AiohttpTransport
+from adaptor.resilience import DestinationGuard
 from tests.conftest import Backend, Tenant
 from tests.servers.ariadne_server import run_ariadne
 
@@ -358,3 +363,19 @@ async def test_a_document_that_cannot_run_is_a_422_at_save(
     errors = response.json()["errors"]
     assert {tuple(e["loc"]) for e in errors} == {("body", "endpoints", "op", *loc)}, errors
     assert any(fragment in e["msg"] for e in errors), errors
+
+
+def test_queries_repeat_safely_even_as_post_and_mutations_only_when_allowed() -> None:
+    query = EndpointConfig(path="/graphql", method="POST", query=CUSTOMER)
+    mutation = EndpointConfig(
+        path="/graphql", method="POST", query="mutation M { createCustomer { id } }"
+    )
+    allowed = mutation.model_copy(update={"retry_non_idempotent": True})
+    spec = IntegrationSpec(name="g", type="graphql", category="c", base_url="http://127.0.0.1:9")
+    adapter = GraphQLIntegration(
+        spec, NoAuthHandler(), AiohttpTransport(DestinationGuard(allow_private=True))
+    )
+
+    assert adapter.repeats_safely(query) is True
+    assert adapter.repeats_safely(mutation) is False
+    assert adapter.repeats_safely(allowed) is True

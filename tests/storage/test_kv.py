@@ -282,13 +282,18 @@ async def test_lock_excludes_a_second_holder(kv_pair: Pair) -> None:
 async def test_lock_waits_for_the_holder_to_release(kv_pair: Pair) -> None:
     first, second = kv_pair
 
+    holding = asyncio.Event()
+
     async def hold_briefly() -> None:
         async with first.lock("l", ttl_s=5, wait_s=0) as held:
             assert held
+            holding.set()
             await asyncio.sleep(0.05)
 
     holder = asyncio.create_task(hold_briefly())
-    await asyncio.sleep(0.01)
+    # Wait for the holder itself, not a fixed time: on a busy machine its first connection
+    # can take longer than any short sleep.
+    await asyncio.wait_for(holding.wait(), timeout=5)
     async with second.lock("l", ttl_s=5, wait_s=1) as held:
         assert held is True
     await holder

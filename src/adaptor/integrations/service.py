@@ -74,17 +74,16 @@ class IntegrationService:
             row = await IntegrationRepository(session).get(tenant_id, integration_id)
         if row is None:
             raise _not_found(integration_id)
-        secrets = self._secrets(row)
-        config = _config(row, merge_secrets(_document(row), secrets))
-        return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])
+        return self._loaded(row)
 
     async def load_anywhere(self, integration_id: str) -> LoadedIntegration | None:
         """The full configuration with decrypted secrets, whatever its tenant (None if there
         is none): for inbound webhooks, which the sender's signature authenticates."""
         async with self.database.session() as session:
             row = await IntegrationRepository(session).get_anywhere(integration_id)
-        if row is None:
-            return None
+        return None if row is None else self._loaded(row)
+
+    def _loaded(self, row: IntegrationRow) -> LoadedIntegration:
         secrets = self._secrets(row)
         config = _config(row, merge_secrets(_document(row), secrets))
         return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])

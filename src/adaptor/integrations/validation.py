@@ -11,7 +11,7 @@ from jmespath.exceptions import JMESPathError
 from adaptor.auth_handlers import CustomHandlerRegistry
 from adaptor.auth_handlers.jwt_bearer import jwt_key_problem
 from adaptor.auth_handlers.oauth2 import CLIENT_AUTH_METHODS
-from adaptor.domain import MASK, AuthConfig, AuthType, IntegrationSpec
+from adaptor.domain import MASK, AuthConfig, AuthType, IntegrationSpec, IntegrationType
 from adaptor.errors import Loc
 from adaptor.mapping import MappingConfigError, MappingEngine
 from adaptor.protocols.registry import AdapterRegistry
@@ -45,6 +45,8 @@ def validate_spec(
     if auth.type is AuthType.CUSTOM and not auth.custom_handler:
         problems.append((("auth_config", "custom_handler"), "is required for auth type custom"))
     problems.extend(auth_problems(spec))
+    if spec.custom_adapter is not None and spec.type is not IntegrationType.CUSTOM:
+        problems.append((("custom_adapter",), "is only for type custom"))
     problems.extend(adapters.validate(spec))
     for name, endpoint in spec.endpoints.items():
         try:

@@ -16,6 +16,7 @@ without a default mapped.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -49,6 +50,7 @@ from graphql.validation import (
 from adaptor.domain import EndpointConfig, IntegrationResponse, IntegrationSpec, RetryConfig
 from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import RequestBuildError, UpstreamError, UpstreamStatusError
+from adaptor.protocols.http import PreparedRequest
 from adaptor.protocols.rest import RESTIntegration, relative_path_problems
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ _PLACEHOLDER_SCHEMA: Final = GraphQLSchema(
     query=GraphQLObjectType("Query", {"_placeholder": GraphQLField(GraphQLString)})
 )
 _MAX_LISTED_ERRORS = 10
+_ACCEPT: Final = "application/graphql-response+json, application/json"
 
 
 class GraphQLDocumentError(ValueError):
@@ -102,6 +105,8 @@ class GraphQLOperation:
     variables: tuple[str, ...]
     required: tuple[str, ...]
     """Variables declared non-null without a default value."""
+    post_prefix: bytes
+    """The JSON body of a POST up to the variables' value: `{"query":…,"variables":`."""
 
 
 def parse_operation(query: str | None, operation_name: str | None) -> GraphQLOperation:
@@ -161,13 +166,28 @@ def parse_operation(query: str | None, operation_name: str | None) -> GraphQLOpe
         for v in definitions
         if isinstance(v.type, NonNullTypeNode) and v.default_value is None
     )
+    name = operation.name.value if operation.name is not None else operation_name
+    prefix = b'{"query":' + orjson.dumps(query)
+    if name is not None:
+        prefix += b',"operationName":' + orjson.dumps(name)
     return GraphQLOperation(
         document=query,
-        name=operation.name.value if operation.name is not None else operation_name,
+        name=name,
         type=operation.operation,
         variables=variables,
         required=required,
+        post_prefix=prefix + b',"variables":',
     )
+
+
+def _encode_variables(variables: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(
+            variables if isinstance(variables, dict) else dict(variables),
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+    except TypeError as exc:
+        raise RequestBuildError(f"the GraphQL variables cannot be encoded as JSON: {exc}") from exc
 
 
 def _located(error: GraphQLError) -> str:
@@ -261,12 +281,32 @@ class GraphQLIntegration(RESTIntegration):
         self, config: IntegrationSpec, auth_handler: BaseAuthHandler, *args: Any, **kwargs: Any
     ) -> None:
         super().__init__(config, auth_handler, *args, **kwargs)
+        self._configured_headers = frozenset(name.lower() for name in config.headers)
         self._operations: dict[tuple[str | None, str | None], GraphQLOperation] = {}
         for endpoint in config.endpoints.values():
-            self.operation(endpoint)
+            # A document saved before a stricter check existed fails its own calls (as a
+            # mapping error naming the problem), not the whole integration.
+            with contextlib.suppress(RequestBuildError):
+                self.operation(endpoint)
 
     def __repr__(self) -> str:
         return super().__repr__().replace("RESTIntegration(", "GraphQLIntegration(", 1)
+
+    def build_request(
+        self, endpoint: str, method: str, request_data: Mapping[str, Any] | None = None
+    ) -> PreparedRequest:
+        """The REST builder's request, then GraphQL's `Accept` and, for a POST, its JSON
+        `Content-Type`, unless the integration's headers or the mapped ones set them."""
+        request = self.builder.build(endpoint, method, request_data)
+        mapped = (request_data or {}).get("headers")
+        names = self._configured_headers
+        if mapped:
+            names = names | {str(name).lower() for name in mapped}
+        if "accept" not in names:
+            request.set_header("Accept", _ACCEPT)
+        if request.method == "POST" and "content-type" not in names:
+            request.set_header("Content-Type", "application/json")
+        return request
 
     def operation(self, endpoint: EndpointConfig) -> GraphQLOperation:
         """The parsed operation of `endpoint` (parsed on first use, then kept)."""
@@ -309,32 +349,34 @@ class GraphQLIntegration(RESTIntegration):
         if call is None:
             raise RequestBuildError("a GraphQL call needs its endpoint's document (call context)")
         operation = self.operation(call.endpoint)
-        data = dict(request_data or {})
-        variables = data.pop("body", None) or {}
+        source = request_data or {}
+        variables = source.get("body") or {}
         if not isinstance(variables, Mapping):
             raise RequestBuildError("GraphQL variables must be an object")
+        mapped_headers = source.get("headers") or {}
+        query_params = source.get("query_params") or {}
         verb = str(method).upper()
-        query_params = dict(data.get("query_params") or {})
-        headers = dict(data.get("headers") or {})
-        if verb == "GET":
+        if verb == "POST":
+            # The document part of the body is encoded once per operation; only the variables
+            # are encoded per call.
+            body: bytes | None = operation.post_prefix + _encode_variables(variables) + b"}"
+        elif verb == "GET":
             if operation.type is not OperationType.QUERY:
                 raise RequestBuildError("a GraphQL mutation must be sent with POST")
-            query_params["query"] = operation.document
+            query_params = {**query_params, "query": operation.document}
             if variables:
-                query_params["variables"] = orjson.dumps(dict(variables)).decode()
+                query_params["variables"] = _encode_variables(variables).decode()
             if operation.name is not None:
                 query_params["operationName"] = operation.name
-        elif verb == "POST":
-            payload: dict[str, Any] = {"query": operation.document, "variables": dict(variables)}
-            if operation.name is not None:
-                payload["operationName"] = operation.name
-            data["body"] = payload
-            headers.setdefault("Content-Type", "application/json")
+            body = None
         else:
             raise RequestBuildError(f"GraphQL is sent with GET or POST, not {verb}")
-        headers.setdefault("Accept", "application/graphql-response+json, application/json")
-        data["query_params"] = query_params
-        data["headers"] = headers
+        data = {
+            "path_params": source.get("path_params") or {},
+            "query_params": query_params,
+            "headers": mapped_headers,
+            "body": body,
+        }
         try:
             response = await super().execute(
                 endpoint,
