@@ -28,10 +28,12 @@ from adaptor.resilience.guard import DestinationGuard
 from tests.conftest import REDIS_URL
 from tests.kafka_server import run_tansu
 from tests.protocols.data_app import create, data_service, execute, refused
-from tests.protocols.data_servers import free_port, wait_for_port
+from tests.protocols.data_servers import OwnRabbitMQ, free_port, own_rabbitmq, wait_for_port
 
 RABBIT = "amqp://127.0.0.1:5672/"
 NATS = "nats://127.0.0.1:4222"
+
+__all__ = ["own_rabbitmq"]
 
 
 def queue_document(base_url: str, destination: str, **overrides: Any) -> dict[str, Any]:
@@ -539,6 +541,30 @@ async def test_nats_messages_survive_a_server_restart(
     assert down["error"]["code"] in ("network_error", "timeout")
     start()
     end = time.monotonic() + 15
+    result = await publish(client, tenant, integration_id, "after-restart")
+    while not result["success"] and time.monotonic() < end:
+        await asyncio.sleep(0.5)
+        result = await publish(client, tenant, integration_id, "after-restart")
+    assert result["success"] is True, result
+    received = await execute(client, tenant, integration_id, "receive", {"max": 10})
+    assert [m["message_id"] for m in received["data"]] == ["before-restart", "after-restart"]
+
+
+async def test_rabbitmq_messages_survive_a_broker_restart(
+    service: Any, own_rabbitmq: OwnRabbitMQ
+) -> None:
+    client, tenant = service
+    connection = await aio_pika.connect(own_rabbitmq.url, timeout=5)
+    channel = await connection.channel()
+    await channel.declare_queue("orders", durable=True)
+    await connection.close()
+    integration_id = await create(client, tenant, queue_document(own_rabbitmq.url, "orders"))
+    assert (await publish(client, tenant, integration_id, "before-restart"))["success"]
+    own_rabbitmq.stop()
+    down = await publish(client, tenant, integration_id, "while-down")
+    assert down["error"]["code"] in ("network_error", "timeout")
+    own_rabbitmq.start()
+    end = time.monotonic() + 20
     result = await publish(client, tenant, integration_id, "after-restart")
     while not result["success"] and time.monotonic() < end:
         await asyncio.sleep(0.5)
