@@ -446,3 +446,19 @@ async def test_credentials_are_masked_on_read(service: Any, postgres_db: str) ->
     assert "Masked-Pass-99" not in read.text
     result = await execute(client, tenant, integration_id, "find_customer", {"id": 3})
     assert result["data"] == [{"id": 3, "name": "customer 3"}]
+
+
+async def test_the_integration_timeout_is_the_session_statement_timeout(
+    service: Any, postgres_db: str
+) -> None:
+    client, tenant = service
+    document = database(postgres_db, timeout_ms=1000)
+    document["endpoints"]["slow"].pop("timeout_ms")
+    integration_id = await create(client, tenant, document)
+    started = time.monotonic()
+    result = await execute(client, tenant, integration_id, "slow")
+    assert result["error"]["code"] == "timeout"
+    assert "cancelled" in result["error"]["message"]
+    assert time.monotonic() - started < 3
+    await asyncio.sleep(0.3)
+    assert await _running_sleeps("postgresql", postgres_db) == 0

@@ -88,6 +88,8 @@ __all__ = [
 DEFAULT_MAX_ROWS = 1000
 CONNECT_TIMEOUT_S = 5.0
 """A connection that is not made by then fails as `network_error`, within the attempt's time."""
+SESSION_TIMEOUT_SLACK_MS = 50
+"""An attempt whose timeout is this close to the integration's uses the session's default."""
 CANCEL_MARGIN_S = 0.5
 """How much longer than the server's statement timeout the client waits before cancelling."""
 
@@ -260,7 +262,14 @@ class DatabaseIntegration(BaseIntegration):
                 max_size=self._pool_size,
                 timeout=CONNECT_TIMEOUT_S,
                 init=_init_postgres,
-                server_settings={"application_name": "adaptor-service", "TimeZone": "UTC"},
+                # Session defaults: every implicit transaction is read-only and bounded by the
+                # integration's timeout (RESET ALL on release returns to these).
+                server_settings={
+                    "application_name": "adaptor-service",
+                    "TimeZone": "UTC",
+                    "default_transaction_read_only": "on",
+                    "statement_timeout": str(self.config.timeout_ms),
+                },
             )
         import aiomysql
 
@@ -357,17 +366,25 @@ class DatabaseIntegration(BaseIntegration):
         pool = await self._pool.get()
         args = [values[name] for name in statement.parameters]
         client_timeout = seconds + CANCEL_MARGIN_S
-        begin = "BEGIN READ ONLY" if read_only else "BEGIN"
+        timeout_ms = max(1, round(seconds * 1000))
         async with pool.acquire(timeout=min(seconds, CONNECT_TIMEOUT_S)) as conn:
+            if read_only and abs(timeout_ms - self.config.timeout_ms) <= SESSION_TIMEOUT_SLACK_MS:
+                # The session's defaults already are this call's: one implicit read-only
+                # transaction, one round trip, at most max_rows + 1 rows sent.
+                records = await _fetch_limited(
+                    conn, statement.sql, args, max_rows + 1, client_timeout
+                )
+                return _rows(records[:max_rows]), len(records) > max_rows
             # One round trip opens the transaction and sets the server's own timeout for it.
+            begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
             await conn.execute(
-                f"{begin}; SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}",
-                timeout=client_timeout,
+                f"{begin}; SET LOCAL statement_timeout = {timeout_ms}", timeout=client_timeout
             )
             try:
                 if read_only:
-                    cursor = await conn.cursor(statement.sql, *args, timeout=client_timeout)
-                    records = await cursor.fetch(max_rows + 1, timeout=client_timeout)
+                    records = await _fetch_limited(
+                        conn, statement.sql, args, max_rows + 1, client_timeout
+                    )
                     data: Any = _rows(records[:max_rows])
                     truncated = len(records) > max_rows
                 else:
@@ -553,6 +570,13 @@ def _classify_mysql(exc: BaseException, where: str, values: list[object]) -> Ups
         status_code=None,
         upstream_message=f"{message} (error {number})" if number else message,
     )
+
+
+async def _fetch_limited(conn: Any, sql: str, args: list[Any], limit: int, timeout: float) -> Any:
+    """At most `limit` rows of `sql`: asyncpg's own fetch with the protocol's row limit (the
+    Execute message's), so the server stops sending after `limit` rows. `Connection._execute`
+    is what `Connection.fetch` calls with a limit of 0; it uses the statement cache."""
+    return await conn._execute(sql, args, limit, timeout)
 
 
 def _affected(status: str | None, returned: int) -> int:
