@@ -366,40 +366,57 @@ class DatabaseIntegration(BaseIntegration):
         pool = await self._pool.get()
         args = [values[name] for name in statement.parameters]
         client_timeout = seconds + CANCEL_MARGIN_S
+        # asyncio.timeout rather than acquire(timeout=): no extra task per call.
+        async with asyncio.timeout(min(seconds, CONNECT_TIMEOUT_S)):
+            conn = await pool.acquire()
+        try:
+            return await self._on_postgres(
+                conn, statement, args, read_only, max_rows, seconds, client_timeout
+            )
+        finally:
+            await pool.release(conn)
+
+    async def _on_postgres(
+        self,
+        conn: Any,
+        statement: Statement,
+        args: list[Any],
+        read_only: bool,
+        max_rows: int,
+        seconds: float,
+        client_timeout: float,
+    ) -> tuple[Any, bool]:
         timeout_ms = max(1, round(seconds * 1000))
-        async with pool.acquire(timeout=min(seconds, CONNECT_TIMEOUT_S)) as conn:
-            if read_only and abs(timeout_ms - self.config.timeout_ms) <= SESSION_TIMEOUT_SLACK_MS:
-                # The session's defaults already are this call's: one implicit read-only
-                # transaction, one round trip, at most max_rows + 1 rows sent.
+        if read_only and abs(timeout_ms - self.config.timeout_ms) <= SESSION_TIMEOUT_SLACK_MS:
+            # The session's defaults already are this call's: one implicit read-only
+            # transaction, one round trip, at most max_rows + 1 rows sent.
+            records = await _fetch_limited(conn, statement.sql, args, max_rows + 1, client_timeout)
+            return _rows(records[:max_rows]), len(records) > max_rows
+        # One round trip opens the transaction and sets the server's own timeout for it.
+        begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
+        await conn.execute(
+            f"{begin}; SET LOCAL statement_timeout = {timeout_ms}", timeout=client_timeout
+        )
+        try:
+            if read_only:
                 records = await _fetch_limited(
                     conn, statement.sql, args, max_rows + 1, client_timeout
                 )
-                return _rows(records[:max_rows]), len(records) > max_rows
-            # One round trip opens the transaction and sets the server's own timeout for it.
-            begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
-            await conn.execute(
-                f"{begin}; SET LOCAL statement_timeout = {timeout_ms}", timeout=client_timeout
-            )
-            try:
-                if read_only:
-                    records = await _fetch_limited(
-                        conn, statement.sql, args, max_rows + 1, client_timeout
-                    )
-                    data: Any = _rows(records[:max_rows])
-                    truncated = len(records) > max_rows
-                else:
-                    prepared = await conn.prepare(statement.sql, timeout=client_timeout)
-                    records = await prepared.fetch(*args, timeout=client_timeout)
-                    data = {"rows_affected": _affected(prepared.get_statusmsg(), len(records))}
-                    if prepared.get_attributes():
-                        data["rows"] = _rows(records[:max_rows])
-                    truncated = len(records) > max_rows
-                await conn.execute("COMMIT", timeout=client_timeout)
-            except BaseException:
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK", timeout=CONNECT_TIMEOUT_S)
-                raise
+                data: Any = _rows(records[:max_rows])
+                truncated = len(records) > max_rows
+            else:
+                prepared = await conn.prepare(statement.sql, timeout=client_timeout)
+                records = await prepared.fetch(*args, timeout=client_timeout)
+                data = {"rows_affected": _affected(prepared.get_statusmsg(), len(records))}
+                if prepared.get_attributes():
+                    data["rows"] = _rows(records[:max_rows])
+                truncated = len(records) > max_rows
+            await conn.execute("COMMIT", timeout=client_timeout)
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK", timeout=CONNECT_TIMEOUT_S)
+            raise
         return data, truncated
 
     async def _run_mysql(
