@@ -462,3 +462,40 @@ async def test_the_integration_timeout_is_the_session_statement_timeout(
     assert time.monotonic() - started < 3
     await asyncio.sleep(0.3)
     assert await _running_sleeps("postgresql", postgres_db) == 0
+
+
+async def test_the_pool_closes_when_the_integration_changes_or_is_deleted(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    async def open_connections() -> int:
+        conn = await asyncpg.connect(postgres_db)
+        try:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'adaptor-service'"
+            )
+            return count
+        finally:
+            await conn.close()
+
+    async with data_service(tmp_path, retire_grace_s=0) as (client, tenant):
+        integration_id = await create(client, tenant, database(postgres_db))
+        await execute(client, tenant, integration_id, "find_customer", {"id": 1})
+        assert await open_connections() == 1
+        changed = await client.patch(
+            f"/api/v2/integrations/{integration_id}",
+            json={"description": "renamed"},
+            headers={**tenant.headers, "If-Match": '"1"'},
+        )
+        assert changed.status_code == 200, changed.text
+        await asyncio.sleep(0.5)
+        assert await open_connections() == 0
+        again = await execute(client, tenant, integration_id, "find_customer", {"id": 1})
+        assert again["data"] == [{"id": 1, "name": "customer 1"}]  # a new pool, lazily
+        deleted = await client.delete(
+            f"/api/v2/integrations/{integration_id}",
+            headers={**tenant.headers, "If-Match": '"2"'},
+        )
+        assert deleted.status_code == 204
+        await asyncio.sleep(0.5)
+        assert await open_connections() == 0
