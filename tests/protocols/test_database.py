@@ -123,7 +123,7 @@ def database(base_url: str, **overrides: Any) -> dict[str, Any]:
             },
             "rename": {
                 "method": "PUT",
-                "query": "UPDATE customers SET name = :name WHERE id <= :last",
+                "query": "UPDATE customers SET name = :name WHERE id > 20 AND id <= :last",
                 "request_mapping": {"body": {"name": "name", "last": "last"}},
             },
             "slow": {"method": "GET", "query": "SELECT pg_sleep(10)", "timeout_ms": 1000},
@@ -229,7 +229,7 @@ async def test_writes_answer_rows_affected_and_returning(
     assert added["success"] is True, added
     assert added["data"] == {"rows_affected": 1, "rows": [{"id": new_id, "name": HOSTILE}]}
     renamed = await execute(
-        client, tenant, integration_id, "rename", {"name": "renamed", "last": 2}
+        client, tenant, integration_id, "rename", {"name": "renamed", "last": 22}
     )
     assert renamed["data"] == {"rows_affected": 2}
 

@@ -168,9 +168,7 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.isoformat() + "Z"
-        return value.isoformat().replace("+00:00", "Z")
+        return _datetime(value)
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -198,8 +196,33 @@ def _duration(value: timedelta) -> str:
     return f"{sign}P{value.days}DT{int(hours)}H{int(minutes)}M{secs}S"
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+"""Types a driver returns that are JSON as they are: the common case, checked first."""
+
+
+def _datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return value.isoformat().replace("+00:00", "Z")
+
+
+_BY_TYPE: dict[type, Any] = {Decimal: str, datetime: _datetime, date: date.isoformat}
+"""Exact types converted without the chain of checks in `to_json_value`."""
+
+
 def _rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: to_json_value(value) for key, value in record.items()} for record in records]
+    plain, by_type, convert = _PLAIN, _BY_TYPE, to_json_value
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        row: dict[str, Any] = {}
+        for key, value in record.items():
+            kind = type(value)
+            if kind in plain:
+                row[key] = value
+            else:
+                row[key] = (by_type.get(kind) or convert)(value)
+        rows.append(row)
+    return rows
 
 
 # the adapter --------------------------------------------------------------------------------
