@@ -370,10 +370,11 @@ async def test_unknown_postgres_role_is_auth_failed(service: Any, postgres_db: s
     assert result["error"]["code"] == "auth_failed", result
 
 
-async def test_refused_connection_is_a_network_error(service: Any) -> None:
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+async def test_refused_connection_is_a_network_error(service: Any, scheme: str) -> None:
     client, tenant = service
     port = free_port()
-    document = database(f"postgresql://postgres@127.0.0.1:{port}/none")
+    document = database(f"{scheme}://root@127.0.0.1:{port}/none")
     integration_id = await create(client, tenant, document)
     started = time.monotonic()
     result = await execute(client, tenant, integration_id, "find_customer", {"id": 1})

@@ -572,3 +572,19 @@ async def test_rabbitmq_messages_survive_a_broker_restart(
     assert result["success"] is True, result
     received = await execute(client, tenant, integration_id, "receive", {"max": 10})
     assert [m["message_id"] for m in received["data"]] == ["before-restart", "after-restart"]
+
+
+async def test_refused_broker_credentials_are_auth_failed(service: Any) -> None:
+    client, tenant = service
+    document = queue_document(
+        RABBIT,
+        "orders",
+        auth_config={
+            "type": "basic_auth",
+            "credentials": {"username": "guest", "password": "Not-The-Password-7"},
+        },
+    )
+    integration_id = await create(client, tenant, document)
+    result = await publish(client, tenant, integration_id, "req-bad-credentials")
+    assert result["error"]["code"] == "auth_failed", result
+    assert "Not-The-Password-7" not in str(result)
