@@ -588,3 +588,25 @@ async def test_refused_broker_credentials_are_auth_failed(service: Any) -> None:
     result = await publish(client, tenant, integration_id, "req-bad-credentials")
     assert result["error"]["code"] == "auth_failed", result
     assert "Not-The-Password-7" not in str(result)
+
+
+async def test_receiving_from_a_missing_rabbitmq_queue_is_an_error_then_recovers(
+    service: Any,
+) -> None:
+    client, tenant = service
+    name = unique("adaptor-later")
+    integration_id = await create(client, tenant, queue_document(RABBIT, name))
+    missing = await execute(client, tenant, integration_id, "receive", {})
+    assert missing["error"]["code"] == "upstream_error"
+    assert "no queue" in missing["error"]["message"]
+    connection = await aio_pika.connect(RABBIT, timeout=5)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, durable=True)
+        published = await publish(client, tenant, integration_id, "req-after-missing")
+        assert published["success"] is True, published
+        received = await execute(client, tenant, integration_id, "receive", {})
+        assert [m["message_id"] for m in received["data"]] == ["req-after-missing"]
+        await queue.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()

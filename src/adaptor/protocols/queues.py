@@ -245,7 +245,10 @@ class RabbitBroker(Broker):
 
     @property
     def broken(self) -> bool:
-        return self._connection is not None and self._connection.is_closed
+        """The connection, or the channel (the broker closes it on a refused operation)."""
+        if self._connection is None or self._channel is None:
+            return False
+        return bool(self._connection.is_closed or self._channel.is_closed)
 
 
 # NATS ---------------------------------------------------------------------------------------
@@ -607,24 +610,68 @@ class KafkaBroker(Broker):
 # errors -------------------------------------------------------------------------------------
 
 
+def _error_classes() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(auth, timeout, network, unroutable, missing) exception classes of the four clients."""
+    import aio_pika.exceptions as pika
+    import aiokafka.errors as kafka
+    import aiormq.exceptions as amqp
+    import nats.errors as nats
+    import nats.js.errors as nats_js
+    import redis.exceptions as redis
+
+    auth = (
+        pika.ProbableAuthenticationError,
+        amqp.AuthenticationError,
+        amqp.ChannelAccessRefused,
+        nats.AuthorizationError,
+        redis.AuthenticationError,
+        redis.AuthorizationError,
+        kafka.SaslAuthenticationFailed,
+        kafka.AuthenticationFailedError,
+        kafka.TopicAuthorizationFailedError,
+        kafka.GroupAuthorizationFailedError,
+    )
+    timeout = (
+        TimeoutError,
+        nats.TimeoutError,
+        nats.FlushTimeoutError,
+        redis.TimeoutError,
+        kafka.KafkaTimeoutError,
+        kafka.RequestTimedOutError,
+    )
+    network = (
+        OSError,
+        ConnectionError,
+        amqp.AMQPConnectionError,
+        nats.NoServersError,
+        nats.ConnectionClosedError,
+        nats.StaleConnectionError,
+        redis.ConnectionError,
+        kafka.KafkaConnectionError,
+    )
+    unroutable = (pika.DeliveryError, pika.PublishError)
+    missing = (amqp.ChannelNotFoundEntity, nats_js.NotFoundError)
+    return auth, timeout, network, unroutable, missing
+
+
 def _classify(exc: BaseException, where: str) -> UpstreamError:
+    """A client's exception as the `UpstreamError` the pipeline's policy table reads."""
+    auth, timeout, network, unroutable, missing = _error_classes()
     name = type(exc).__name__
-    module = type(exc).__module__
-    text = str(exc).lower()
-    if isinstance(exc, TimeoutError) or "timeout" in name.lower():
-        return UpstreamTimeout(f"the {where} did not confirm in time")
-    if "auth" in name.lower() or "access_refused" in text or "authorization" in text:
+    if isinstance(exc, auth):
         return UpstreamAuthError(f"the {where} refused the credentials", status_code=None)
-    if isinstance(exc, OSError | ConnectionError) or any(
-        word in name.lower() for word in ("connection", "noservers", "closed", "unreachable")
-    ):
-        return NetworkError(f"could not reach the {where} ({name})")
-    if name in ("DeliveryError", "PublishError"):  # aio-pika: returned, mandatory
+    if isinstance(exc, timeout):
+        return UpstreamTimeout(f"the {where} did not confirm in time")
+    if isinstance(exc, unroutable):
         return UpstreamStatusError(
             f"the {where} did not route the message: no queue is bound to that destination",
             status_code=None,
         )
-    if module.startswith("aiokafka") and "bootstrap" in text:
+    if isinstance(exc, missing):
+        return UpstreamStatusError(
+            f"the {where} has no queue, stream or consumer by that name", status_code=404
+        )
+    if isinstance(exc, network):
         return NetworkError(f"could not reach the {where} ({name})")
     return UpstreamStatusError(f"the {where} refused the operation ({name})", status_code=None)
 
