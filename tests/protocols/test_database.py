@@ -500,3 +500,30 @@ async def test_the_pool_closes_when_the_integration_changes_or_is_deleted(
         assert deleted.status_code == 204
         await asyncio.sleep(0.5)
         assert await open_connections() == 0
+
+
+async def test_values_never_appear_in_database_errors(service: Any, postgres_db: str) -> None:
+    client, tenant = service
+    document = database(
+        postgres_db,
+        endpoints={
+            "cast": {
+                "method": "GET",
+                "query": "SELECT CAST(CAST(:v AS text) AS integer) AS n",
+                "request_mapping": {"body": {"v": "v"}},
+            },
+            "by_id": {
+                "method": "GET",
+                "query": "SELECT id FROM customers WHERE id = :id",
+                "request_mapping": {"body": {"id": "id"}},
+            },
+        },
+    )
+    integration_id = await create(client, tenant, document)
+    cast = await execute(client, tenant, integration_id, "cast", {"v": "secret-abc-9"})
+    assert cast["error"]["code"] == "upstream_error", cast
+    assert "integer" in cast["error"]["message"]
+    assert "secret-abc-9" not in str(cast)
+    wrong_type = await execute(client, tenant, integration_id, "by_id", {"id": "secret-def-8"})
+    assert wrong_type["error"]["code"] == "mapping_error", wrong_type
+    assert "secret-def-8" not in str(wrong_type)

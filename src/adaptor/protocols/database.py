@@ -363,7 +363,9 @@ class DatabaseIntegration(BaseIntegration):
         except UpstreamError:
             raise
         except Exception as exc:
-            raise self._classify(exc, list(values.values())) from None
+            # The password too: a driver message that echoes a DSN must not carry it.
+            hidden = [*values.values(), self._target.password]
+            raise self._classify(exc, hidden) from None
         size = len(orjson.dumps(data, default=str))
         return IntegrationResponse(
             success=True,
