@@ -225,8 +225,8 @@ class RabbitBroker(Broker):
         while len(received) < max_messages:
             message = await queue.get(no_ack=False, fail=False, timeout=seconds)
             if message is None:
-                if loop.time() >= end:
-                    break
+                if received or loop.time() >= end:
+                    break  # what the queue had now, or nothing within the time
                 await asyncio.sleep(min(0.05, max(0.0, end - loop.time())))
                 continue
             received.append(
