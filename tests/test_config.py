@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adaptor.config import ConfigError, load_settings
@@ -43,3 +45,18 @@ def test_a_bad_value_is_one_line_naming_the_variable(
         load_settings()
     assert str(info.value) == expected
     assert "\n" not in str(info.value)
+
+
+def test_file_roots_and_the_file_size_cap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FILE_ROOTS", raising=False)
+    monkeypatch.delenv("MAX_FILE_BYTES", raising=False)
+    assert load_settings().file_root_list == ()
+    assert load_settings().max_file_bytes == 52_428_800
+    monkeypatch.setenv("FILE_ROOTS", f"{tmp_path}/a:{tmp_path}/b/../c:")
+    monkeypatch.setenv("MAX_FILE_BYTES", "1024")
+    settings = load_settings()
+    assert settings.file_root_list == (f"{tmp_path}/a", f"{tmp_path}/c")
+    assert settings.max_file_bytes == 1024
+    monkeypatch.setenv("MAX_FILE_BYTES", "0")
+    with pytest.raises(ConfigError, match="MAX_FILE_BYTES: expects a number of at least 1"):
+        load_settings()

@@ -16,11 +16,15 @@ from tests.conftest import Backend, Tenant, make_settings, new_tenant, serve_app
 
 @asynccontextmanager
 async def data_service(
-    tmp_path: Path, **overrides: Any
+    tmp_path: Path, *, retire_grace_s: float | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Tenant]]:
-    """The app (SQLite + in-process store, private networks allowed) and a tenant of its own."""
+    """The app (SQLite + in-process store, private networks allowed) and a tenant of its own;
+    `retire_grace_s` shortens how long a replaced adapter stays open."""
     settings = make_settings(tmp_path, Backend("embedded", None, None), **overrides)
-    async with serve_app(create_app(settings)) as client:
+    app = create_app(settings)
+    async with serve_app(app) as client:
+        if retire_grace_s is not None:
+            app.state.services.runtimes.retire_grace_s = retire_grace_s
         yield client, await new_tenant(client)
 
 

@@ -5,6 +5,8 @@ Imported by the test modules that use it (`from tests.protocols.data_servers imp
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,3 +58,66 @@ def moto_s3() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class OwnRabbitMQ:
+    """A RabbitMQ node of our own (the machine's `rabbitmq-server`, another node name, port
+    and data directory), so a test can restart it without touching the shared broker."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "enabled_plugins").write_text("[].\n")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": f"adaptortest{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+            "RABBITMQ_PID_FILE": str(directory / "pid"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        binary = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+        if not binary.exists():
+            pytest.fail("rabbitmq-server is not installed (/usr/lib/rabbitmq/bin)")
+        self.process = subprocess.Popen(
+            [str(binary)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, self.process, "rabbitmq-server", 60)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_rabbitmq(tmp_path: Path) -> Iterator[OwnRabbitMQ]:
+    node = OwnRabbitMQ(tmp_path / "rabbitmq")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

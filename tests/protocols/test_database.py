@@ -123,7 +123,7 @@ def database(base_url: str, **overrides: Any) -> dict[str, Any]:
             },
             "rename": {
                 "method": "PUT",
-                "query": "UPDATE customers SET name = :name WHERE id <= :last",
+                "query": "UPDATE customers SET name = :name WHERE id > 20 AND id <= :last",
                 "request_mapping": {"body": {"name": "name", "last": "last"}},
             },
             "slow": {"method": "GET", "query": "SELECT pg_sleep(10)", "timeout_ms": 1000},
@@ -229,7 +229,7 @@ async def test_writes_answer_rows_affected_and_returning(
     assert added["success"] is True, added
     assert added["data"] == {"rows_affected": 1, "rows": [{"id": new_id, "name": HOSTILE}]}
     renamed = await execute(
-        client, tenant, integration_id, "rename", {"name": "renamed", "last": 2}
+        client, tenant, integration_id, "rename", {"name": "renamed", "last": 22}
     )
     assert renamed["data"] == {"rows_affected": 2}
 
@@ -370,10 +370,11 @@ async def test_unknown_postgres_role_is_auth_failed(service: Any, postgres_db: s
     assert result["error"]["code"] == "auth_failed", result
 
 
-async def test_refused_connection_is_a_network_error(service: Any) -> None:
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+async def test_refused_connection_is_a_network_error(service: Any, scheme: str) -> None:
     client, tenant = service
     port = free_port()
-    document = database(f"postgresql://postgres@127.0.0.1:{port}/none")
+    document = database(f"{scheme}://root@127.0.0.1:{port}/none")
     integration_id = await create(client, tenant, document)
     started = time.monotonic()
     result = await execute(client, tenant, integration_id, "find_customer", {"id": 1})
@@ -446,3 +447,83 @@ async def test_credentials_are_masked_on_read(service: Any, postgres_db: str) ->
     assert "Masked-Pass-99" not in read.text
     result = await execute(client, tenant, integration_id, "find_customer", {"id": 3})
     assert result["data"] == [{"id": 3, "name": "customer 3"}]
+
+
+async def test_the_integration_timeout_is_the_session_statement_timeout(
+    service: Any, postgres_db: str
+) -> None:
+    client, tenant = service
+    document = database(postgres_db, timeout_ms=1000)
+    document["endpoints"]["slow"].pop("timeout_ms")
+    integration_id = await create(client, tenant, document)
+    started = time.monotonic()
+    result = await execute(client, tenant, integration_id, "slow")
+    assert result["error"]["code"] == "timeout"
+    assert "cancelled" in result["error"]["message"]
+    assert time.monotonic() - started < 3
+    await asyncio.sleep(0.3)
+    assert await _running_sleeps("postgresql", postgres_db) == 0
+
+
+async def test_the_pool_closes_when_the_integration_changes_or_is_deleted(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    async def open_connections() -> int:
+        conn = await asyncpg.connect(postgres_db)
+        try:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'adaptor-service'"
+            )
+            return count
+        finally:
+            await conn.close()
+
+    async with data_service(tmp_path, retire_grace_s=0) as (client, tenant):
+        integration_id = await create(client, tenant, database(postgres_db))
+        await execute(client, tenant, integration_id, "find_customer", {"id": 1})
+        assert await open_connections() == 1
+        changed = await client.patch(
+            f"/api/v2/integrations/{integration_id}",
+            json={"description": "renamed"},
+            headers={**tenant.headers, "If-Match": '"1"'},
+        )
+        assert changed.status_code == 200, changed.text
+        await asyncio.sleep(0.5)
+        assert await open_connections() == 0
+        again = await execute(client, tenant, integration_id, "find_customer", {"id": 1})
+        assert again["data"] == [{"id": 1, "name": "customer 1"}]  # a new pool, lazily
+        deleted = await client.delete(
+            f"/api/v2/integrations/{integration_id}",
+            headers={**tenant.headers, "If-Match": '"2"'},
+        )
+        assert deleted.status_code == 204
+        await asyncio.sleep(0.5)
+        assert await open_connections() == 0
+
+
+async def test_values_never_appear_in_database_errors(service: Any, postgres_db: str) -> None:
+    client, tenant = service
+    document = database(
+        postgres_db,
+        endpoints={
+            "cast": {
+                "method": "GET",
+                "query": "SELECT CAST(CAST(:v AS text) AS integer) AS n",
+                "request_mapping": {"body": {"v": "v"}},
+            },
+            "by_id": {
+                "method": "GET",
+                "query": "SELECT id FROM customers WHERE id = :id",
+                "request_mapping": {"body": {"id": "id"}},
+            },
+        },
+    )
+    integration_id = await create(client, tenant, document)
+    cast = await execute(client, tenant, integration_id, "cast", {"v": "secret-abc-9"})
+    assert cast["error"]["code"] == "upstream_error", cast
+    assert "integer" in cast["error"]["message"]
+    assert "secret-abc-9" not in str(cast)
+    wrong_type = await execute(client, tenant, integration_id, "by_id", {"id": "secret-def-8"})
+    assert wrong_type["error"]["code"] == "mapping_error", wrong_type
+    assert "secret-def-8" not in str(wrong_type)

@@ -119,7 +119,10 @@ def redact_values(message: str, values: list[object]) -> str:
         reverse=True,
     )
     for text in texts:  # whole values only: "Dup" is redacted, "Duplicate entry" is not
-        message = re.sub(rf"(?<![\w]){re.escape(text)}(?![\w])", "***", message)
+        if len(text) >= 3:
+            message = re.sub(rf"(?<![\w]){re.escape(text)}(?![\w])", "***", message)
+        else:  # a short value only where the database quoted it ('1', "ab")
+            message = re.sub(rf"(['\"]){re.escape(text)}\1", r"\1***\1", message)
     return message
 
 

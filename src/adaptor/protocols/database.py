@@ -88,6 +88,8 @@ __all__ = [
 DEFAULT_MAX_ROWS = 1000
 CONNECT_TIMEOUT_S = 5.0
 """A connection that is not made by then fails as `network_error`, within the attempt's time."""
+SESSION_TIMEOUT_SLACK_MS = 50
+"""An attempt whose timeout is this close to the integration's uses the session's default."""
 CANCEL_MARGIN_S = 0.5
 """How much longer than the server's statement timeout the client waits before cancelling."""
 
@@ -166,9 +168,7 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.isoformat() + "Z"
-        return value.isoformat().replace("+00:00", "Z")
+        return _datetime(value)
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -196,8 +196,33 @@ def _duration(value: timedelta) -> str:
     return f"{sign}P{value.days}DT{int(hours)}H{int(minutes)}M{secs}S"
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+"""Types a driver returns that are JSON as they are: the common case, checked first."""
+
+
+def _datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return value.isoformat().replace("+00:00", "Z")
+
+
+_BY_TYPE: dict[type, Any] = {Decimal: str, datetime: _datetime, date: date.isoformat}
+"""Exact types converted without the chain of checks in `to_json_value`."""
+
+
 def _rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: to_json_value(value) for key, value in record.items()} for record in records]
+    plain, by_type, convert = _PLAIN, _BY_TYPE, to_json_value
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        row: dict[str, Any] = {}
+        for key, value in record.items():
+            kind = type(value)
+            if kind in plain:
+                row[key] = value
+            else:
+                row[key] = (by_type.get(kind) or convert)(value)
+        rows.append(row)
+    return rows
 
 
 # the adapter --------------------------------------------------------------------------------
@@ -260,7 +285,14 @@ class DatabaseIntegration(BaseIntegration):
                 max_size=self._pool_size,
                 timeout=CONNECT_TIMEOUT_S,
                 init=_init_postgres,
-                server_settings={"application_name": "adaptor-service", "TimeZone": "UTC"},
+                # Session defaults: every implicit transaction is read-only and bounded by the
+                # integration's timeout (RESET ALL on release returns to these).
+                server_settings={
+                    "application_name": "adaptor-service",
+                    "TimeZone": "UTC",
+                    "default_transaction_read_only": "on",
+                    "statement_timeout": str(self.config.timeout_ms),
+                },
             )
         import aiomysql
 
@@ -331,7 +363,9 @@ class DatabaseIntegration(BaseIntegration):
         except UpstreamError:
             raise
         except Exception as exc:
-            raise self._classify(exc, list(values.values())) from None
+            # The password too: a driver message that echoes a DSN must not carry it.
+            hidden = [*values.values(), self._target.password]
+            raise self._classify(exc, hidden) from None
         size = len(orjson.dumps(data, default=str))
         return IntegrationResponse(
             success=True,
@@ -357,32 +391,57 @@ class DatabaseIntegration(BaseIntegration):
         pool = await self._pool.get()
         args = [values[name] for name in statement.parameters]
         client_timeout = seconds + CANCEL_MARGIN_S
-        begin = "BEGIN READ ONLY" if read_only else "BEGIN"
-        async with pool.acquire(timeout=min(seconds, CONNECT_TIMEOUT_S)) as conn:
-            # One round trip opens the transaction and sets the server's own timeout for it.
-            await conn.execute(
-                f"{begin}; SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}",
-                timeout=client_timeout,
+        # asyncio.timeout rather than acquire(timeout=): no extra task per call.
+        async with asyncio.timeout(min(seconds, CONNECT_TIMEOUT_S)):
+            conn = await pool.acquire()
+        try:
+            return await self._on_postgres(
+                conn, statement, args, read_only, max_rows, seconds, client_timeout
             )
-            try:
-                if read_only:
-                    cursor = await conn.cursor(statement.sql, *args, timeout=client_timeout)
-                    records = await cursor.fetch(max_rows + 1, timeout=client_timeout)
-                    data: Any = _rows(records[:max_rows])
-                    truncated = len(records) > max_rows
-                else:
-                    prepared = await conn.prepare(statement.sql, timeout=client_timeout)
-                    records = await prepared.fetch(*args, timeout=client_timeout)
-                    data = {"rows_affected": _affected(prepared.get_statusmsg(), len(records))}
-                    if prepared.get_attributes():
-                        data["rows"] = _rows(records[:max_rows])
-                    truncated = len(records) > max_rows
-                await conn.execute("COMMIT", timeout=client_timeout)
-            except BaseException:
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK", timeout=CONNECT_TIMEOUT_S)
-                raise
+        finally:
+            await pool.release(conn)
+
+    async def _on_postgres(
+        self,
+        conn: Any,
+        statement: Statement,
+        args: list[Any],
+        read_only: bool,
+        max_rows: int,
+        seconds: float,
+        client_timeout: float,
+    ) -> tuple[Any, bool]:
+        timeout_ms = max(1, round(seconds * 1000))
+        if read_only and abs(timeout_ms - self.config.timeout_ms) <= SESSION_TIMEOUT_SLACK_MS:
+            # The session's defaults already are this call's: one implicit read-only
+            # transaction, one round trip, at most max_rows + 1 rows sent.
+            records = await _fetch_limited(conn, statement.sql, args, max_rows + 1, client_timeout)
+            return _rows(records[:max_rows]), len(records) > max_rows
+        # One round trip opens the transaction and sets the server's own timeout for it.
+        begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
+        await conn.execute(
+            f"{begin}; SET LOCAL statement_timeout = {timeout_ms}", timeout=client_timeout
+        )
+        try:
+            if read_only:
+                records = await _fetch_limited(
+                    conn, statement.sql, args, max_rows + 1, client_timeout
+                )
+                data: Any = _rows(records[:max_rows])
+                truncated = len(records) > max_rows
+            else:
+                prepared = await conn.prepare(statement.sql, timeout=client_timeout)
+                records = await prepared.fetch(*args, timeout=client_timeout)
+                data = {"rows_affected": _affected(prepared.get_statusmsg(), len(records))}
+                if prepared.get_attributes():
+                    data["rows"] = _rows(records[:max_rows])
+                truncated = len(records) > max_rows
+            await conn.execute("COMMIT", timeout=client_timeout)
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK", timeout=CONNECT_TIMEOUT_S)
+            raise
         return data, truncated
 
     async def _run_mysql(
@@ -553,6 +612,13 @@ def _classify_mysql(exc: BaseException, where: str, values: list[object]) -> Ups
         status_code=None,
         upstream_message=f"{message} (error {number})" if number else message,
     )
+
+
+async def _fetch_limited(conn: Any, sql: str, args: list[Any], limit: int, timeout: float) -> Any:
+    """At most `limit` rows of `sql`: asyncpg's own fetch with the protocol's row limit (the
+    Execute message's), so the server stops sending after `limit` rows. `Connection._execute`
+    is what `Connection.fetch` calls with a limit of 0; it uses the statement cache."""
+    return await conn._execute(sql, args, limit, timeout)
 
 
 def _affected(status: str | None, returned: int) -> int:

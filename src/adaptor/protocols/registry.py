@@ -144,7 +144,9 @@ def default_registry(options: AdapterOptions | None = None) -> AdapterRegistry:
     # Databases, files and message queues.
     from adaptor.protocols.database import DatabaseAdapterFactory
     from adaptor.protocols.files import FileAdapterFactory
+    from adaptor.protocols.queues import QueueAdapterFactory
 
     registry.register(IntegrationType.DATABASE, DatabaseAdapterFactory())
     registry.register(IntegrationType.FILE_SYSTEM, FileAdapterFactory())
+    registry.register(IntegrationType.MESSAGE_QUEUE, QueueAdapterFactory())
     return registry
