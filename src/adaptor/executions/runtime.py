@@ -29,6 +29,7 @@ from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
 from adaptor.protocols.base import BaseIntegration
 from adaptor.protocols.errors import UpstreamError
 from adaptor.protocols.http import HttpTransport
+from adaptor.protocols.pagination import Paginator
 from adaptor.protocols.registry import AdapterRegistry, UnsupportedIntegrationType
 from adaptor.resilience.breaker import CircuitBreaker
 from adaptor.storage.kv import KeyValueStore
@@ -44,6 +45,8 @@ class EndpointRuntime:
     compiled: CompiledEndpoint
     invalidates: tuple[str, ...] = ()
     """Endpoints whose cached responses a success of this one drops (their `invalidate_on`)."""
+    pager: Paginator | None = None
+    """How to follow the endpoint's pages, when it has `pagination`."""
 
 
 @dataclass(slots=True)
@@ -152,7 +155,12 @@ class RuntimeCache:
                     problems=len(exc.problems),
                 )
                 continue
-            endpoints[name] = EndpointRuntime(endpoint, compiled)
+            pager = (
+                Paginator(endpoint.pagination, self.mapping.compile_expression, config.base_url)
+                if endpoint.pagination is not None
+                else None
+            )
+            endpoints[name] = EndpointRuntime(endpoint, compiled, pager=pager)
         for name, runtime in endpoints.items():
             runtime.invalidates = tuple(
                 other

@@ -31,7 +31,8 @@ import asyncio
 import math
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,7 @@ from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
+from adaptor.protocols.pagination import FetchedPage, PageRequest, follow_pages
 from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
 from adaptor.resilience.policy import Action, BreakerVerdict, Decision, classify_outcome
@@ -80,6 +82,8 @@ class CallOutcome:
     request_size: int
     response_size: int
     retries: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    pages: int = 1
 
 
 class ExecutionFailure(Exception):
@@ -359,6 +363,8 @@ class ExecutionService:
         }
         if "summary" in produced:
             metadata["summary"] = produced["summary"]
+        if "pages" in produced:
+            metadata["pages"] = produced["pages"]
         if produced.get("warnings"):
             metadata["warnings"] = produced["warnings"]
         if produced.get("fallback"):
@@ -402,31 +408,28 @@ class ExecutionService:
         request_id: str,
     ) -> dict[str, Any]:
         """Call (or mock) and map: the part of an execution a cache hit replaces."""
-        if "mock_response" in options.model_fields_set:
-            outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
-        else:
-            stage = time.perf_counter()
-            outcome = await self._call(runtime, endpoint, request_data, options, request_id)
-            if trace is not None:
-                trace.add(
-                    "call",
-                    stage,
-                    {"method": str(endpoint.config.method), "path": endpoint.config.path},
-                    {"status_code": outcome.status_code, "retries": outcome.retries},
-                )
+        mocked = "mock_response" in options.model_fields_set
         stage = time.perf_counter()
-        try:
-            response: MappedResponse = endpoint.compiled.map_response(outcome.body)
-        except MappingError as exc:
-            raise ExecutionFailure(
-                ErrorCode.MAPPING_ERROR,
-                "The response could not be mapped: "
-                + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
-                status_code=outcome.status_code,
-                retries=outcome.retries,
-            ) from None
-        if trace is not None:
-            trace.add("map_response", stage, outcome.body, response.data)
+        if mocked:
+            outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
+        elif endpoint.pager is not None:
+            outcome, response = await self._call_pages(
+                runtime, endpoint, request_data, options, request_id
+            )
+        else:
+            outcome = await self._call(runtime, endpoint, request_data, options, request_id)
+        if trace is not None and not mocked:
+            trace.add(
+                "call",
+                stage,
+                {"method": str(endpoint.config.method), "path": endpoint.config.path},
+                {"status_code": outcome.status_code, "retries": outcome.retries},
+            )
+        if mocked or endpoint.pager is None:
+            stage = time.perf_counter()
+            response = _map_response(endpoint, outcome)
+            if trace is not None:
+                trace.add("map_response", stage, outcome.body, response.data)
         produced: dict[str, Any] = {
             "success": response.success,
             "data": response.data,
@@ -436,6 +439,8 @@ class ExecutionService:
             "response_size": outcome.response_size,
             "retries": outcome.retries,
         }
+        if endpoint.pager is not None and not mocked:
+            produced["pages"] = outcome.pages
         if response.warnings:
             produced["warnings"] = [
                 {"loc": list(loc), "msg": msg} for loc, msg in response.warnings
@@ -452,6 +457,32 @@ class ExecutionService:
             trace.add("summary", stage, None, produced["summary"])
         return produced
 
+    async def _call_pages(
+        self,
+        runtime: IntegrationRuntime,
+        endpoint: EndpointRuntime,
+        request_data: dict[str, Any],
+        options: ExecutionOptions,
+        request_id: str,
+    ) -> tuple[CallOutcome, MappedResponse]:
+        """The call stage for a paginated endpoint: each page is one `_call` (breaker, retry,
+        limit, slot) and is mapped on its own; the items are concatenated."""
+        pager = endpoint.pager
+        assert pager is not None
+
+        async def fetch(page: PageRequest) -> FetchedPage[tuple[CallOutcome, MappedResponse]]:
+            outcome = await self._call(
+                runtime, endpoint, page.request_data, options, request_id, path=page.path
+            )
+            mapped = _map_response(endpoint, outcome)
+            items = len(mapped.data) if isinstance(mapped.data, list) else None
+            return FetchedPage(
+                (outcome, mapped), outcome.body, outcome.headers, items, mapped.success
+            )
+
+        first = pager.first(endpoint.config.path, request_data)
+        return _concatenated(await follow_pages(pager, first, fetch))
+
     async def _call(
         self,
         runtime: IntegrationRuntime,
@@ -459,6 +490,8 @@ class ExecutionService:
         request_data: dict[str, Any],
         options: ExecutionOptions,
         request_id: str,
+        *,
+        path: str | None = None,
     ) -> CallOutcome:
         """breaker ─► retry( limit ─► slot ─► auth ─► call ): the only stage that leaves the
         process, through the integration's protocol adapter, whatever its type. Raises
@@ -489,7 +522,7 @@ class ExecutionService:
                 sent += 1
                 try:
                     response = await adapter.execute(
-                        endpoint.config.path,
+                        path or endpoint.config.path,
                         str(endpoint.config.method),
                         request_data,
                         timeout_ms=attempt_ms,
@@ -542,6 +575,7 @@ class ExecutionService:
                 response.request_size_bytes,
                 response.response_size_bytes,
                 retries + response.retries,
+                response.headers,
             )
         if isinstance(error, LocalRefusal):
             raise ExecutionFailure(error.code, error.message, retry_after=error.retry_after)
@@ -686,6 +720,54 @@ def input_document(input_data: dict[str, Any], context: dict[str, Any] | None) -
     own = input_data.get("context")
     merged = {**own, **context} if isinstance(own, dict) else context
     return {**input_data, "context": merged}
+
+
+def _map_response(endpoint: EndpointRuntime, outcome: CallOutcome) -> MappedResponse:
+    """The response mapping on one upstream body; a mapping failure is `mapping_error`."""
+    try:
+        return endpoint.compiled.map_response(outcome.body)
+    except MappingError as exc:
+        raise ExecutionFailure(
+            ErrorCode.MAPPING_ERROR,
+            "The response could not be mapped: "
+            + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+            status_code=outcome.status_code,
+            retries=outcome.retries,
+        ) from None
+
+
+def _concatenated(
+    pages: list[tuple[CallOutcome, MappedResponse]],
+) -> tuple[CallOutcome, MappedResponse]:
+    """One outcome for every page read: sizes and retries summed, items concatenated (the
+    first failed page, if any, is the answer)."""
+    last, _ = pages[-1]
+    outcome = CallOutcome(
+        [page.body for page, _ in pages] if len(pages) > 1 else last.body,
+        last.status_code,
+        sum(page.request_size for page, _ in pages),
+        sum(page.response_size for page, _ in pages),
+        sum(page.retries for page, _ in pages),
+        last.headers,
+        len(pages),
+    )
+    failed = next((mapped for _, mapped in pages if not mapped.success), None)
+    if failed is not None:
+        return outcome, failed
+    data: list[Any] = []
+    warnings: list[tuple[tuple[str | int, ...], str]] = []
+    for _, mapped in pages:
+        offset = len(data)
+        for loc, msg in mapped.warnings:
+            shifted = list(loc)
+            if len(shifted) > 1 and isinstance(shifted[1], int):
+                shifted[1] += offset
+            warnings.append((tuple(shifted), msg))
+        if isinstance(mapped.data, list):
+            data.extend(mapped.data)
+        elif mapped.data is not None:
+            data.append(mapped.data)
+    return outcome, MappedResponse(success=True, data=data, warnings=warnings)
 
 
 def _failed(exc: ExecutionFailure) -> dict[str, Any]:
