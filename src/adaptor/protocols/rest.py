@@ -526,6 +526,13 @@ class RESTResponseParser:
         candidates = [data]
         if isinstance(data, Mapping) and len(data) == 1:
             candidates.append(next(iter(data.values())))
+        if isinstance(data, list) and data and isinstance(data[0], Mapping):
+            # An error list such as Salesforce's `[{"message": ..., "errorCode": ...}]`.
+            first = data[0]
+            message = self._message_in(first)
+            code = _text(_lookup(first, "errorCode"))
+            if message:
+                return self._truncate(f"{code}: {message}" if code else message)
         for candidate in candidates:
             message = self._message_in(candidate)
             if message:
