@@ -24,6 +24,7 @@ from adaptor.executions.endpoints import router as executions_router
 from adaptor.ids import new_request_id
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
+from adaptor.marketplace.endpoints import router as marketplace_router
 from adaptor.observability.endpoints import router as ops_router
 from adaptor.services import Services, build_services
 
@@ -441,4 +442,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(integrations_router)
     app.include_router(executions_router)
+    if settings.enable_marketplace:
+        app.include_router(marketplace_router)
     return app

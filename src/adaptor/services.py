@@ -13,6 +13,7 @@ from adaptor.executions.service import ExecutionService
 from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
+from adaptor.marketplace.service import MarketplaceManager
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.http import AiohttpTransport
 from adaptor.protocols.registry import AdapterOptions, default_registry
@@ -49,6 +50,8 @@ class Services:
     runtimes: RuntimeCache
     executions: ExecutionService
     generated_admin_key: str | None = None
+    marketplace: MarketplaceManager | None = None
+    """The marketplace, while ENABLE_MARKETPLACE is on."""
 
     async def close(self) -> None:
         await self.runtimes.close()
@@ -142,6 +145,17 @@ async def build_services(settings: Settings) -> Services:
             runtimes=runtimes,
             executions=executions,
         )
+        if settings.enable_marketplace:
+            services.marketplace = MarketplaceManager(
+                database,
+                integrations,
+                executions,
+                mapping,
+                adapters,
+                test_mode_enabled=settings.enable_test_mode,
+                strict=not settings.production,
+            )
+            services.marketplace.load_builtin()
         log_writer.start()
         await runtimes.start()
         services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)

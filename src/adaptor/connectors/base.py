@@ -42,6 +42,8 @@ class Connector:
     """A vendor hook; the base changes nothing (a connector that is data only)."""
 
     item_id: ClassVar[str] = ""
+    reads_quota: ClassVar[bool] = False
+    """Whether `upstream_quota` reads anything (the pipeline asks only those that do)."""
 
     def normalise(self, config: dict[str, Any]) -> dict[str, Any]:
         """The wizard's config answers, tidied before validation."""

@@ -13,6 +13,7 @@ class HubSpotConnector(Connector):
     (the rolling window), so calls pause when the window is spent instead of drawing 429s."""
 
     item_id = "hubspot"
+    reads_quota = True
 
     def upstream_quota(self, body: Any, headers: Mapping[str, str]) -> Quota | None:
         lowered = {k.lower(): v for k, v in headers.items()}

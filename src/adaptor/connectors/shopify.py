@@ -16,6 +16,7 @@ class ShopifyConnector(Connector):
     holds and when it refills, and feeds the rate limiter."""
 
     item_id = "shopify"
+    reads_quota = True
 
     def normalise(self, config: dict[str, Any]) -> dict[str, Any]:
         shop = config.get("shop")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import structlog
 
 from adaptor.auth_handlers import BaseAuthHandler, create_auth_handler
 from adaptor.auth_handlers.base import AuthConfigurationError
+from adaptor.connectors import Quota, connector_factory
 from adaptor.domain import EndpointConfig, IntegrationConfig
 from adaptor.integrations.service import IntegrationService
 from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
@@ -37,6 +39,8 @@ from adaptor.storage.kv import KeyValueStore
 log = structlog.get_logger("adaptor.executions.runtime")
 
 CHANGES_CHANNEL = "integration-changes"
+
+QuotaReader = Callable[[Any, Mapping[str, str]], Quota | None]
 
 
 @dataclass(slots=True)
@@ -62,6 +66,9 @@ class IntegrationRuntime:
     loaded_at: float = field(default_factory=time.monotonic)
     upstream_limited: bool = False
     """The upstream has reported an exhausted quota: check its pause before calling."""
+    quota: QuotaReader | None = None
+    """The connector's reader of the upstream's remaining quota, for marketplace installs
+    whose vendor reports it in its own way."""
 
     @property
     def integration_id(self) -> str:
@@ -183,7 +190,12 @@ class RuntimeCache:
             recovery_timeout_s=breaker_config.recovery_timeout_s,
             half_open_max_probes=breaker_config.half_open_max_probes,
         )
+        marketplace = config.metadata.get("marketplace")
+        hook = connector_factory(
+            marketplace.get("item_id") if isinstance(marketplace, dict) else None
+        )
         return IntegrationRuntime(
+            quota=hook.upstream_quota if hook.reads_quota else None,
             config=config,
             endpoints=endpoints,
             adapter=adapter,

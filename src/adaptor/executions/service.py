@@ -46,6 +46,7 @@ from adaptor.domain import (
     ErrorDetail,
     ExecutionOptions,
     ExecutionResult,
+    IntegrationConfig,
     IntegrationResponse,
     RateLimitConfig,
     RetryConfig,
@@ -204,6 +205,33 @@ class ExecutionService:
         )
         return scrub_secrets(_serialise(result), secrets)
 
+    async def execute_unsaved(
+        self,
+        config: IntegrationConfig,
+        secrets: list[str],
+        endpoint_name: str,
+        input_data: dict[str, Any],
+        options: ExecutionOptions | None = None,
+    ) -> ExecutionResult:
+        """Run an endpoint of a configuration that is not stored (a marketplace connection
+        test): the same pipeline, with no execution log, and the adapter closed afterwards."""
+        runtime = self.runtimes.build(config, secrets)
+        try:
+            result, _ = await self._execute(
+                config.tenant_id,
+                config.integration_id,
+                endpoint_name,
+                input_data,
+                options,
+                None,
+                None,
+                runtime=runtime,
+            )
+        finally:
+            if runtime.adapter is not None:
+                await runtime.adapter.close()
+        return ExecutionResult.model_validate_json(scrub_secrets(_serialise(result), secrets))
+
     async def _execute(
         self,
         tenant_id: str,
@@ -213,13 +241,16 @@ class ExecutionService:
         options: ExecutionOptions | None,
         context: dict[str, Any] | None,
         request_id: str | None,
+        *,
+        runtime: IntegrationRuntime | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
         started = time.perf_counter()
         options = options or ExecutionOptions()
         request_id = request_id or new_request_id()
+        unsaved = runtime is not None
 
         # 1-3. configuration (cached in process), tenant, endpoint
-        runtime = await self.runtimes.get(tenant_id, integration_id)
+        runtime = runtime or await self.runtimes.get(tenant_id, integration_id)
         if not runtime.config.enabled:
             raise Conflict(f"Integration {integration_id} is disabled")
         endpoint = runtime.endpoints.get(endpoint_name)
@@ -333,7 +364,8 @@ class ExecutionService:
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         error: dict[str, Any] | None = produced.get("error")
         error_code: str | None = error["code"] if error else None
-        await self.log_writer.record(
+        await self._record(
+            unsaved,
             LogRecord(
                 new_time_ordered_uuid(),
                 tenant_id,
@@ -350,11 +382,8 @@ class ExecutionService:
                 produced.get("response_size", 0),
                 produced.get("retries", 0),
                 cached,
-            )
+            ),
         )
-        self.metrics.executed(integration_id, error_code or "ok", elapsed_ms / 1000)
-        if produced.get("retries"):
-            self.metrics.upstream_retries.labels(integration_id).inc(produced["retries"])
 
         metadata: dict[str, Any] = {
             "status_code": produced.get("status_code"),
@@ -396,6 +425,17 @@ class ExecutionService:
         return result, runtime.secrets
 
     # stages -------------------------------------------------------------------------------
+
+    async def _record(self, unsaved: bool, entry: LogRecord) -> None:
+        """The execution's log and metrics (none for a configuration that is not stored)."""
+        if unsaved:
+            return
+        await self.log_writer.record(entry)
+        self.metrics.executed(
+            entry.integration_id, entry.error_code or "ok", entry.duration_ms / 1000
+        )
+        if entry.retry_count:
+            self.metrics.upstream_retries.labels(entry.integration_id).inc(entry.retry_count)
 
     async def _produce(
         self,
@@ -539,7 +579,7 @@ class ExecutionService:
             finally:
                 if lease is not None:
                     await lease.release()
-            await self._note_upstream_limits(runtime, response.headers, None)
+            await self._note_upstream_limits(runtime, response.headers, None, response.data)
             return response
 
         permit: Permit = await runtime.breaker.allow()
@@ -638,10 +678,16 @@ class ExecutionService:
         runtime: IntegrationRuntime,
         headers: dict[str, str],
         error: UpstreamStatusError | None,
+        body: Any = None,
     ) -> None:
         """Pause calls on every replica when the upstream says its quota is spent: at
-        X-RateLimit-Remaining 0 until its reset, or after a 429 for its Retry-After."""
+        X-RateLimit-Remaining 0 until its reset, or after a 429 for its Retry-After. A
+        connector's own quota report (Shopify's query cost) counts like the headers."""
         remaining, reset_s = rate_limit_headers(headers)
+        if runtime.quota is not None and error is None:
+            reported = runtime.quota(body, headers)
+            if reported is not None:
+                remaining, reset_s = reported.remaining, reported.reset_s
         if not (remaining is not None and remaining <= 0 and reset_s):
             if error is None or error.code is not ErrorCode.RATE_LIMITED or not error.retry_after:
                 return

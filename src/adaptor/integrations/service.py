@@ -211,8 +211,12 @@ class IntegrationService:
             }
         )
 
+    def problems(self, spec: IntegrationSpec) -> list[tuple[Loc, str]]:
+        """Everything that would keep `spec` from being saved (empty when it can be)."""
+        return validate_spec(spec, self.engine, self.adapters)
+
     def _validate(self, spec: IntegrationSpec) -> None:
-        problems = validate_spec(spec, self.engine, self.adapters)
+        problems = self.problems(spec)
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
 

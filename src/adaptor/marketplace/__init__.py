@@ -1,1 +1,2 @@
-"""The marketplace: connector templates, the catalogue, the setup wizard, installs, ratings and usage analytics."""
+"""The marketplace: connector templates, the catalogue, the setup wizard, installs, ratings
+and usage analytics."""
