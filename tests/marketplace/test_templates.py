@@ -122,14 +122,18 @@ _SCHEMA = """
 scalar DateTime
 scalar Decimal
 type Query {
-  orders(first: Int, after: String, query: String, sortKey: OrderSortKeys, reverse: Boolean): OrderConnection!
+  orders(
+    first: Int, after: String, query: String, sortKey: OrderSortKeys, reverse: Boolean
+  ): OrderConnection!
   order(id: ID!): Order
   products(first: Int, after: String, query: String): ProductConnection!
   customers(first: Int, after: String, query: String): CustomerConnection!
   shop: Shop!
 }
 enum OrderSortKeys { CREATED_AT PROCESSED_AT TOTAL_PRICE ID }
-type PageInfo { hasNextPage: Boolean! endCursor: String hasPreviousPage: Boolean! startCursor: String }
+type PageInfo {
+  hasNextPage: Boolean! endCursor: String hasPreviousPage: Boolean! startCursor: String
+}
 type MoneyV2 { amount: Decimal! currencyCode: String! }
 type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
 type Customer { id: ID! displayName: String! email: String phone: String numberOfOrders: String! }
