@@ -56,14 +56,14 @@ class TemplateError(Exception):
 
 
 def substitute(value: Any, config: Mapping[str, Any]) -> Any:
-    """`value` with every `{{name}}` in its strings replaced by the config answer."""
+    """`value` with every `{{name}}` in its strings replaced by the config answer (a string
+    that is only a placeholder takes the answer's own type; an unanswered optional field is
+    null, or empty inside a longer string)."""
     if isinstance(value, str):
         whole = _PLACEHOLDER.fullmatch(value.strip())
-        if whole is not None and whole.group(1) in config:
-            return config[whole.group(1)]  # keeps a number a number
-        return _PLACEHOLDER.sub(
-            lambda m: str(config[m.group(1)]) if m.group(1) in config else m.group(0), value
-        )
+        if whole is not None:
+            return config.get(whole.group(1))  # keeps a number a number; unanswered: null
+        return _PLACEHOLDER.sub(lambda m: str(config.get(m.group(1), "")), value)
     if isinstance(value, dict):
         return {k: substitute(v, config) for k, v in value.items()}
     if isinstance(value, list):
@@ -113,8 +113,8 @@ def build_document(
     if sandbox and template.sandbox_base_url:
         document["base_url"] = substitute(template.sandbox_base_url, answers.config)
     for key, value in answers.overrides.items():
-        if key == "metadata" and isinstance(value, dict):
-            document["metadata"] = {**document.get("metadata", {}), **value}
+        if key in ("metadata", "headers") and isinstance(value, dict):
+            document[key] = {**document.get(key, {}), **value}
         else:
             document[key] = value
     metadata = document.setdefault("metadata", {})
@@ -225,8 +225,14 @@ def template_problems(
     test_endpoint = template.base_config.get("test_endpoint")
     if not test_endpoint:
         problems.append((("template", "base_config", "test_endpoint"), "is required"))
+    elif test_endpoint not in names:
+        problems.append(
+            (("template", "base_config", "test_endpoint"), f"{test_endpoint!r} is not an endpoint")
+        )
 
     document = build_document(item, sample_answers(item))
+    if test_endpoint not in names:
+        document.pop("test_endpoint", None)  # reported above; check everything else
     try:
         spec = IntegrationSpec.model_validate(document)
     except ValidationError as exc:

@@ -20,7 +20,16 @@ from adaptor.domain.marketplace import IntegrationTemplate, WizardField
 from adaptor.errors import Loc
 
 GENERIC_OVERRIDES = frozenset(
-    {"description", "timeout_ms", "headers", "rate_limit", "retry_config", "enabled", "metadata"}
+    {
+        "base_url",
+        "description",
+        "timeout_ms",
+        "headers",
+        "rate_limit",
+        "retry_config",
+        "enabled",
+        "metadata",
+    }
 )
 """Integration fields an install may set besides the wizard's own (`config_overrides`)."""
 
