@@ -27,14 +27,10 @@ class SalesforceConnector(Connector):
             return None
         parts = urlsplit(instance_url)
         host = (parts.hostname or "").lower()
-        if parts.scheme != "https" and not self._allowed_exactly(host):
-            return None
-        if not any(host.endswith(suffix) or host == suffix for suffix in self.allowed_hosts):
+        exact = host in self.allowed_hosts  # a host listed as itself (a test server)
+        under = any(s.startswith(".") and host.endswith(s) for s in self.allowed_hosts)
+        if not (exact or under) or (parts.scheme != "https" and not exact):
             return None
         if parts.path.strip("/") or parts.query:
             return None
         return f"{parts.scheme}://{parts.netloc}"
-
-    def _allowed_exactly(self, host: str) -> bool:
-        """A host listed as itself (a loopback test server) may speak plain http."""
-        return host in self.allowed_hosts
