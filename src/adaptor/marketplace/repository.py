@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, delete, exists, func, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptor.storage.tables import (
@@ -30,6 +30,22 @@ class Usage:
     @property
     def success_rate(self) -> float | None:
         return round(self.successes / self.executions, 4) if self.executions else None
+
+
+def _logs_of(item_id: str, since: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The execution logs of the item's installs since `since`."""
+    return (
+        MarketplaceInstallRow.item_id == item_id,
+        ExecutionLogRow.tenant_id == MarketplaceInstallRow.tenant_id,
+        ExecutionLogRow.integration_id == MarketplaceInstallRow.integration_id,
+        ExecutionLogRow.timestamp >= since,
+    )
+
+
+def usage_query(item_id: str, since: datetime) -> Select[int, int]:
+    """(executions, successes) of the item's installs since `since`."""
+    successes = func.coalesce(func.sum(case((ExecutionLogRow.success, 1), else_=0)), 0)
+    return select(func.count(), successes).where(*_logs_of(item_id, since))
 
 
 class MarketplaceRepository:
@@ -146,19 +162,8 @@ class MarketplaceRepository:
         query = select(func.count()).where(MarketplaceInstallRow.item_id == item_id, executed)
         return int((await self.session.execute(query)).scalar_one())
 
-    def _logs_of(self, item_id: str, since: datetime) -> tuple[object, ...]:
-        return (
-            MarketplaceInstallRow.item_id == item_id,
-            ExecutionLogRow.tenant_id == MarketplaceInstallRow.tenant_id,
-            ExecutionLogRow.integration_id == MarketplaceInstallRow.integration_id,
-            ExecutionLogRow.timestamp >= since,
-        )
-
     async def usage(self, item_id: str, since: datetime) -> Usage:
-        query = select(
-            func.count(), func.coalesce(func.sum(case((ExecutionLogRow.success, 1), else_=0)), 0)
-        ).where(*self._logs_of(item_id, since))  # type: ignore[arg-type]
-        executions, successes = (await self.session.execute(query)).one()
+        executions, successes = (await self.session.execute(usage_query(item_id, since))).one()
         return Usage(int(executions), int(successes))
 
     async def median_latency_ms(self, item_id: str, since: datetime, executions: int) -> int | None:
@@ -167,7 +172,7 @@ class MarketplaceRepository:
             return None
         query = (
             select(ExecutionLogRow.duration_ms.cast(Integer))
-            .where(*self._logs_of(item_id, since))  # type: ignore[arg-type]
+            .where(*_logs_of(item_id, since))
             .order_by(ExecutionLogRow.duration_ms)
             .offset((executions - 1) // 2)
             .limit(1)
