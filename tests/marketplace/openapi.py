@@ -110,11 +110,18 @@ def _fills(shape: str, path: str) -> bool:
 
 
 def endpoint_problems(
-    item: MarketplaceItemSpec, endpoint: EndpointTemplate, document: Path
+    item: MarketplaceItemSpec,
+    endpoint: EndpointTemplate,
+    document: Path,
+    *,
+    gateway: str = "",
 ) -> list[str]:
-    """What is wrong with one template endpoint according to the vendor's description."""
+    """What is wrong with one template endpoint according to the vendor's description.
+
+    `gateway` is a path prefix the vendor's API gateway adds in front of the described paths
+    (Atlassian's `/ex/jira/{cloudid}` for OAuth apps)."""
     base = str(item.template.base_config.get("base_url", ""))
-    base_path = urlsplit(_SLOT.sub("x", base)).path.rstrip("/")
+    base_path = urlsplit(_SLOT.sub("x", base)).path.rstrip("/").removeprefix(gateway)
     key = (str(endpoint.method), _shape(base_path + endpoint.path))
     known = operations(document)
     operation = known.get(key) or next(

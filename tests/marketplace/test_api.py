@@ -129,7 +129,7 @@ async def test_search_filters_and_sorts(app_client: httpx.AsyncClient, tenant: T
         return [i["item_id"] for i in response.json()["items"]]
 
     assert await ids(q="soql") == ["salesforce"]  # description
-    assert await ids(q="atlassian") == ["jira"]  # provider
+    assert set(await ids(q="atlassian")) == {"jira", "jira-oauth"}  # provider
     assert set(await ids(q="twilio")) == {"twilio-sms", "twilio-verify", "sendgrid"}
     assert await ids(tag="otp") == ["twilio-verify"]
     assert set(await ids(category="payments")) == {"stripe", "square"}
@@ -507,3 +507,37 @@ async def test_a_broken_builtin_template_stops_start_up_in_development(
     with pytest.raises(TemplateError, match="placeholder"):
         async with serve_app(create_app(make_settings(tmp_path, backend))):
             pass
+
+
+async def test_oauth_templates_install_with_their_client_credentials(
+    app_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await install(
+        app_client,
+        tenant,
+        "jira-oauth",
+        credentials={"client_id": "atl-client", "client_secret": "atl-secret-value"},
+        config_overrides={"cloud_id": "11223344-a1b2-3b33-c444-def123456789"},
+    )
+    assert created["base_url"] == (
+        "https://api.atlassian.com/ex/jira/11223344-a1b2-3b33-c444-def123456789"
+    )
+    assert created["auth_config"]["oauth2_flow"] == "authorization_code"
+    assert created["auth_config"]["credentials"] == {
+        "client_id": "atl-client",
+        "client_secret": "********",
+    }
+    bad = await app_client.post(
+        f"{MARKETPLACE}/items/jira-oauth/install",
+        json={
+            "credentials": {"client_id": "a", "client_secret": "b"},
+            "config_overrides": {"cloud_id": "acme"},
+        },
+        headers=tenant.headers,
+    )
+    assert bad.json()["errors"] == [
+        {
+            "loc": ["body", "config_overrides", "cloud_id"],
+            "msg": "must be your site's cloud id (a UUID)",
+        }
+    ]

@@ -25,6 +25,7 @@ __all__ = [
 _HOOKS: dict[str, type[Connector]] = {
     hook.item_id: hook for hook in (SalesforceConnector, ShopifyConnector, HubSpotConnector)
 }
+_HOOKS["hubspot-oauth"] = HubSpotConnector  # the same API behind an OAuth 2.0 app
 _PLAIN = Connector()
 
 
