@@ -47,3 +47,27 @@ def test_a_broken_template_is_skipped_with_an_error_log_in_production(tmp_path: 
     assert entry["log_level"] == "error"
     assert entry["file"] == "asana-broken.json"
     assert "template.endpoints.0.response_mapping.data_path" in entry["problems"][0]
+
+
+def test_samples_must_pass_the_endpoints_own_mappings(tmp_path: Path) -> None:
+    from adaptor.marketplace.catalog import load_file
+
+    source = next(p for p in builtin_template_files() if p.name == "stripe.json")
+    document = orjson.loads(source.read_bytes())
+    names = [e["name"] for e in document["template"]["endpoints"]]
+    intent = names.index("create_payment_intent")
+    document["template"]["endpoints"][intent]["sample_request"] = {"currency": "usd"}
+    customers = names.index("list_customers")
+    document["template"]["endpoints"][customers]["sample_response"] = {"data": {"id": 1}, "x": 2}
+    document["template"]["endpoints"][customers]["response_mapping"]["error_path"] = "x"
+    broken = tmp_path / "stripe.json"
+    broken.write_bytes(orjson.dumps(document))
+    with pytest.raises(TemplateError) as caught:
+        load_file(broken, MappingEngine(), default_registry())
+    assert caught.value.problems == [
+        (("template", "endpoints", customers, "sample_response"), "maps to a failure: 2"),
+        (
+            ("template", "endpoints", intent, "sample_request"),
+            "body.amount: is required; nothing found at 'amount'",
+        ),
+    ]

@@ -6,7 +6,8 @@ integration (`IntegrationSpec`, `validate_spec`), on a document built with sampl
 plus the template rules: every wizard field is used and every `{{placeholder}}` has a field,
 each credential field is a credential of the auth type and is secret when the type keeps it
 secret, the auth type's required credentials are asked for, every endpoint mapping compiles,
-the test endpoint exists, validation rules are well formed and name wizard fields.
+the test endpoint exists, validation rules are well formed and name wizard fields, and each
+endpoint's sample request and response pass its mappings.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from adaptor.domain.integration import NON_SECRET_CREDENTIALS
 from adaptor.domain.marketplace import MarketplaceItem, MarketplaceItemSpec
 from adaptor.errors import Loc
 from adaptor.integrations.validation import validate_spec
-from adaptor.mapping import MappingEngine
+from adaptor.mapping import MappingConfigError, MappingEngine, MappingError
 from adaptor.marketplace.wizard import WizardAnswers, rule_problems
 from adaptor.protocols.registry import AdapterRegistry
 
@@ -244,6 +245,47 @@ def template_problems(
         if unsupported and tuple(loc) == ("type",):
             continue
         problems.append((_template_loc(tuple(loc), names), msg))
+    problems.extend(sample_problems(item, spec, engine))
+    return problems
+
+
+def sample_problems(
+    item: MarketplaceItemSpec, spec: IntegrationSpec, engine: MappingEngine
+) -> list[tuple[Loc, str]]:
+    """Each endpoint's `sample_request` must pass its input schema and request mapping, and
+    its `sample_response` must map to a success: the samples a person reads are true."""
+    problems: list[tuple[Loc, str]] = []
+    for index, endpoint in enumerate(item.template.endpoints):
+        if endpoint.sample_request is None and endpoint.sample_response is None:
+            continue
+        try:
+            compiled = engine.compile_endpoint(spec.endpoints[endpoint.name])
+        except MappingConfigError:
+            continue  # reported with the endpoint's mappings
+        base: Loc = ("template", "endpoints", index)
+        if endpoint.sample_request is not None:
+            for loc, msg in compiled.validate_input(endpoint.sample_request):
+                problems.append(((*base, "sample_request", *loc), msg))
+            try:
+                compiled.map_request(endpoint.sample_request)
+            except MappingError as exc:
+                problems.extend(
+                    ((*base, "sample_request"), f"{'.'.join(map(str, loc))}: {msg}")
+                    for loc, msg in exc.problems
+                )
+        if endpoint.sample_response is not None:
+            try:
+                mapped = compiled.map_response(endpoint.sample_response)
+            except MappingError as exc:
+                problems.extend(
+                    ((*base, "sample_response"), f"{'.'.join(map(str, loc))}: {msg}")
+                    for loc, msg in exc.problems
+                )
+                continue
+            if not mapped.success:
+                problems.append(
+                    ((*base, "sample_response"), f"maps to a failure: {mapped.error_message}")
+                )
     return problems
 
 
