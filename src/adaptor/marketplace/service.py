@@ -91,6 +91,8 @@ class MarketplaceManager:
         with an error log (production)."""
         self._clock = clock
         self.builtin: dict[str, MarketplaceItemSpec] = {}
+        self._builtin_items: dict[str, MarketplaceItem] = {}
+        """The built-in templates as catalogue items, built once (copied per read)."""
 
     # start-up ------------------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class MarketplaceManager:
                 log.error("marketplace.template_skipped", file=path.name, problems=problem)
                 continue
             self.builtin[item.item_id] = item
+            self._builtin_items[item.item_id] = as_item(item)
 
     # catalogue -----------------------------------------------------------------------------
 
@@ -129,16 +132,19 @@ class MarketplaceManager:
             installs = await repo.install_counts()
             executions = await repo.executions_since(since)
             ratings = await repo.ratings()
-        found: dict[str, MarketplaceItem] = {
-            item_id: as_item(spec) for item_id, spec in self.builtin.items()
-        }
+        found: dict[str, MarketplaceItem] = dict(self._builtin_items)
         for row in published:
             found[row.item_id] = _published(row)
-        for item_id, item in found.items():
-            item.popularity = 10 * installs.get(item_id, 0) + executions.get(item_id, 0)
-            if item_id in ratings:
-                item.rating, item.rating_count = ratings[item_id]
-        return list(found.values())
+        return [
+            item.model_copy(
+                update={
+                    "popularity": 10 * installs.get(item_id, 0) + executions.get(item_id, 0),
+                    "rating": ratings.get(item_id, (None, 0))[0],
+                    "rating_count": ratings.get(item_id, (None, 0))[1],
+                }
+            )
+            for item_id, item in found.items()
+        ]
 
     async def get(self, item_id: str) -> MarketplaceItem:
         for item in await self.items():
