@@ -20,7 +20,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["serve"], ["migrate"], ["api-keys"], ["api-keys", "create"], ["rotate-key"]],
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["api-keys"],
+        ["api-keys", "create"],
+        ["rotate-key"],
+        ["marketplace"],
+        ["marketplace", "validate"],
+    ],
 )
 def test_every_command_has_help(args: list[str]) -> None:
     result = CliRunner().invoke(main, [*args, "--help"])
@@ -93,3 +102,68 @@ def test_serve_leaves_the_development_key_to_the_app(
     assert result.exit_code == 0, result.output
     assert len(started) == 1
     assert not (tmp_path / "data" / "encryption.key").exists()
+
+
+def test_marketplace_list_and_show() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(main, ["marketplace", "list"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.output.strip().splitlines()]
+    assert len(rows) >= 20
+    assert ["stripe", "payments", "rest_api", "12", "Stripe"] in rows
+    shown = runner.invoke(main, ["marketplace", "show", "jira"])
+    assert shown.exit_code == 0
+    assert "search_issues\tGET /rest/api/3/search/jql" in shown.output
+    assert "password\tAPI token (secret, required)" in shown.output
+    assert runner.invoke(main, ["marketplace", "show", "nope"]).exit_code == 1
+
+
+def test_marketplace_validate_accepts_a_good_file_and_locates_problems(tmp_path: Path) -> None:
+    import orjson
+
+    from adaptor.marketplace.catalog import builtin_template_files
+
+    source = next(p for p in builtin_template_files() if p.name == "github.json")
+    good = tmp_path / "github.json"
+    good.write_bytes(source.read_bytes())
+    runner = CliRunner()
+    ok = runner.invoke(main, ["marketplace", "validate", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert "github is valid (6 endpoints)" in ok.output
+
+    document = orjson.loads(source.read_bytes())
+    document["template"]["endpoints"][1]["path"] = "/repos/{owner}/{repository}/issues"
+    document["template"]["endpoints"][2]["method"] = "FETCH"
+    document["template"]["wizard"][0]["fields"][0]["secret"] = False
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(orjson.dumps(document))
+    failed = runner.invoke(main, ["marketplace", "validate", str(broken)])
+    assert failed.exit_code == 1
+    assert f"{broken}: template.endpoints.2.method:" in failed.output
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{")
+    assert (
+        "is not valid JSON"
+        in runner.invoke(main, ["marketplace", "validate", str(not_json)]).output
+    )
+
+
+def test_marketplace_validate_reports_every_template_rule(tmp_path: Path) -> None:
+    import orjson
+
+    from adaptor.marketplace.catalog import builtin_template_files
+
+    source = next(p for p in builtin_template_files() if p.name == "github.json")
+    document = orjson.loads(source.read_bytes())
+    document["template"]["endpoints"][1]["path"] = "/repos/{owner}/{repository}/issues"
+    document["template"]["wizard"][0]["fields"][0]["secret"] = False
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(orjson.dumps(document))
+    failed = CliRunner().invoke(main, ["marketplace", "validate", str(broken)])
+    assert failed.exit_code == 1
+    assert "template.wizard.0.fields.0.secret: 'token' is stored as a secret" in failed.output
+    assert "template.endpoints.1.path: placeholder {repository}" in failed.output
+    assert "template.endpoints.1.request_mapping.path_params.repo: {repo} does not appear" in (
+        failed.output
+    )
+    assert "3 problem(s)" in failed.output

@@ -27,6 +27,7 @@ from adaptor.imports.endpoints import IMPORT_PATH
 from adaptor.imports.endpoints import router as imports_router
 from adaptor.integrations.endpoints import router as integrations_router
 from adaptor.keys.endpoints import router as keys_router
+from adaptor.marketplace.endpoints import router as marketplace_router
 from adaptor.mcp.endpoints import MCP_PATH, McpEndpoint
 from adaptor.oauth.endpoints import router as oauth_router
 from adaptor.observability.endpoints import router as ops_router
@@ -468,4 +469,6 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
     app.router.routes.append(  # plain ASGI: no FastAPI body parsing or dependencies
         Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
     )
+    if settings.enable_marketplace:
+        app.include_router(marketplace_router)
     return app

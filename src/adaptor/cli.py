@@ -1,4 +1,5 @@
-"""The `adaptor` command: serve, migrate, manage API keys, rotate the encryption key."""
+"""The `adaptor` command: serve, migrate, manage API keys, rotate the encryption key, check
+marketplace templates."""
 
 from __future__ import annotations
 
@@ -274,6 +275,74 @@ def import_openapi(
         err=True,
     )
     click.echo(config.integration_id)
+
+
+@main.group("marketplace")
+def marketplace() -> None:
+    """List the shipped connector templates, show one, check a template file."""
+
+
+def _template_checker() -> tuple[Any, Any]:
+    from adaptor.mapping import MappingEngine
+    from adaptor.protocols.registry import default_registry
+
+    return MappingEngine(), default_registry()
+
+
+def _builtin_templates() -> list[Any]:
+    from adaptor.marketplace.catalog import builtin_template_files, load_file
+
+    engine, adapters = _template_checker()
+    return [
+        load_file(path, engine, adapters, allow_unsupported_type=True)
+        for path in builtin_template_files()
+    ]
+
+
+@marketplace.command("list")
+def marketplace_list() -> None:
+    """Every shipped template: slug, category, type, endpoints, name."""
+    for item in sorted(_builtin_templates(), key=lambda i: (i.category, i.item_id)):
+        endpoints = len(item.template.endpoints)
+        click.echo(f"{item.item_id}\t{item.category}\t{item.type}\t{endpoints}\t{item.name}")
+
+
+@marketplace.command("show")
+@click.argument("item_id")
+def marketplace_show(item_id: str) -> None:
+    """A shipped template's wizard fields and endpoints."""
+    item = next((i for i in _builtin_templates() if i.item_id == item_id), None)
+    if item is None:
+        raise click.ClickException(f"no shipped template is called {item_id!r}")
+    click.echo(f"{item.name} ({item.item_id}, {item.category}, {item.type}) by {item.provider}")
+    click.echo(item.description)
+    for step in item.template.wizard:
+        click.echo(f"{step.title}:")
+        for field in step.fields:
+            flags = ", ".join(
+                flag for flag, on in (("secret", field.secret), ("required", field.required)) if on
+            )
+            click.echo(f"  {field.name}\t{field.label}" + (f" ({flags})" if flags else ""))
+    click.echo("Endpoints:")
+    for endpoint in item.template.endpoints:
+        click.echo(f"  {endpoint.name}\t{endpoint.method} {endpoint.path}")
+
+
+@marketplace.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def marketplace_validate(path: Path) -> None:
+    """Check a template file as publishing would; each problem is printed with where it is."""
+    from adaptor.marketplace.catalog import TemplateError, load_file
+
+    engine, adapters = _template_checker()
+    try:
+        item = load_file(path, engine, adapters, allow_unsupported_type=True)
+    except TemplateError as exc:
+        for loc, message in exc.problems:
+            click.echo(f"{path}: {'.'.join(map(str, loc)) or '(document)'}: {message}", err=True)
+        raise click.ClickException(f"{len(exc.problems)} problem(s) in {path}") from None
+    endpoints = len(item.template.endpoints)
+    click.echo(f"{path}: {item.item_id} is valid ({endpoints} endpoints)")
 
 
 @main.command("rotate-key")

@@ -18,6 +18,7 @@ from adaptor.executions.service import ExecutionService
 from adaptor.integrations.service import IntegrationService
 from adaptor.keys.service import ApiKeyService
 from adaptor.mapping import MappingEngine
+from adaptor.marketplace.service import MarketplaceManager
 from adaptor.mcp import McpService, ToolCatalog
 from adaptor.oauth.service import OAuthService, OAuthTokenStore
 from adaptor.observability.metrics import Metrics
@@ -66,6 +67,8 @@ class Services:
     generated_admin_key: str | None = None
     draining: bool = False
     """Set by the first stop signal: readiness answers 503 from then on."""
+    marketplace: MarketplaceManager | None = None
+    """The marketplace, while ENABLE_MARKETPLACE is on."""
 
     async def close(self) -> None:
         await self.mcp.catalog.close()
@@ -223,6 +226,17 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
                 retention_s=settings.events_retention_hours * 3600.0,
             )
             services.relay.start()
+        if settings.enable_marketplace:
+            services.marketplace = MarketplaceManager(
+                database,
+                integrations,
+                executions,
+                mapping,
+                adapters,
+                test_mode_enabled=settings.enable_test_mode,
+                strict=not settings.production,
+            )
+            services.marketplace.load_builtin()
         log_writer.start()
         await runtimes.start()
         await tool_catalog.start()

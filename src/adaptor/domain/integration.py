@@ -167,6 +167,52 @@ class ResponseMapping(StrictModel):
     default_values: dict[str, Any] = Field(default_factory=dict)
 
 
+class PaginationConfig(StrictModel):
+    """How one execution follows an endpoint's pages; items from `data_path` are concatenated.
+
+    `cursor`: the next cursor is at `cursor_path` (JMESPath into the body) and goes into the
+    query parameter or body field `cursor_param`, or is itself the next URL (`cursor_in: url`,
+    e.g. Salesforce's `nextRecordsUrl`). `link_header`: the `Link: <...>; rel="next"` URL.
+    `offset` / `page`: `offset_param` / `page_param` advanced per page, with `page_size` sent
+    in `page_size_param`. A falsy `has_more_path`, a repeated cursor, an empty page or
+    `max_pages` stops.
+    """
+
+    type: Literal["cursor", "link_header", "offset", "page"]
+    max_pages: int = Field(default=10, ge=1, le=100)
+    cursor_path: str | None = Field(default=None, description="JMESPath to the next cursor.")
+    cursor_param: str | None = Field(
+        default=None, description="Query parameter (or body dot path) the cursor goes into."
+    )
+    cursor_in: Literal["query", "body", "url"] = "query"
+    has_more_path: str | None = Field(
+        default=None, description="JMESPath to a flag; a falsy value means the last page."
+    )
+    offset_param: str | None = None
+    page_param: str | None = None
+    start_page: int = Field(default=1, ge=0)
+    page_size: int | None = Field(default=None, ge=1, le=10_000)
+    page_size_param: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PaginationConfig:
+        missing: list[str] = []
+        if self.type == "cursor":
+            if not self.cursor_path:
+                missing.append("cursor_path")
+            if self.cursor_in != "url" and not self.cursor_param:
+                missing.append("cursor_param")
+        elif self.type == "offset" and not self.offset_param:
+            missing.append("offset_param")
+        elif self.type == "page" and not self.page_param:
+            missing.append("page_param")
+        if self.page_size is not None and not self.page_size_param:
+            missing.append("page_size_param")
+        if missing:
+            raise ValueError(f"pagination type {self.type} needs {', '.join(missing)}")
+        return self
+
+
 class EndpointConfig(StrictModel):
     name: str = Field(default="", max_length=255, description="Defaults to the map key.")
     path: str = Field(default="", max_length=2048, description="URL path with `{placeholders}`.")
@@ -201,6 +247,14 @@ class EndpointConfig(StrictModel):
     )
     format: Literal["auto", "csv", "json", "ndjson", "text", "binary"] | None = Field(
         default=None, description="File system: how a file is parsed and written (auto)."
+    )
+    pagination: PaginationConfig | None = Field(
+        default=None, description="Follow the upstream's pages within one execution."
+    )
+    idempotency_key_header: str | None = Field(
+        default=None,
+        description="Header sent on every POST with a key derived from the execution's "
+        "request id (the same on retries), e.g. Stripe's `Idempotency-Key`.",
     )
 
 

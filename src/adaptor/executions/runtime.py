@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import structlog
@@ -24,12 +25,14 @@ import structlog
 from adaptor.auth_handlers import AuthContext, BaseAuthHandler, create_auth_handler
 from adaptor.auth_handlers.base import AuthConfigurationError, UnsupportedAuthType
 from adaptor.auth_handlers.simple import NoAuthHandler
+from adaptor.connectors import Quota, connector_factory
 from adaptor.domain import EndpointConfig, IntegrationConfig
 from adaptor.integrations.service import IntegrationService
 from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
 from adaptor.protocols.base import BaseIntegration
 from adaptor.protocols.errors import UpstreamError
 from adaptor.protocols.http import HttpTransport
+from adaptor.protocols.pagination import Paginator
 from adaptor.protocols.registry import AdapterRegistry, UnsupportedIntegrationType
 from adaptor.resilience.breaker import CircuitBreaker
 from adaptor.storage.kv import KeyValueStore
@@ -38,6 +41,8 @@ log = structlog.get_logger("adaptor.executions.runtime")
 
 CHANGES_CHANNEL = "integration-changes"
 
+QuotaReader = Callable[[Any, Mapping[str, str]], Quota | None]
+
 
 @dataclass(slots=True)
 class EndpointRuntime:
@@ -45,6 +50,8 @@ class EndpointRuntime:
     compiled: CompiledEndpoint
     invalidates: tuple[str, ...] = ()
     """Endpoints whose cached responses a success of this one drops (their `invalidate_on`)."""
+    pager: Paginator | None = None
+    """How to follow the endpoint's pages, when it has `pagination`."""
 
 
 @dataclass(slots=True)
@@ -60,6 +67,9 @@ class IntegrationRuntime:
     loaded_at: float = field(default_factory=time.monotonic)
     upstream_limited: bool = False
     """The upstream has reported an exhausted quota: check its pause before calling."""
+    quota: QuotaReader | None = None
+    """The connector's reader of the upstream's remaining quota, for marketplace installs
+    whose vendor reports it in its own way."""
 
     @property
     def integration_id(self) -> str:
@@ -155,7 +165,12 @@ class RuntimeCache:
                     problems=len(exc.problems),
                 )
                 continue
-            endpoints[name] = EndpointRuntime(endpoint, compiled)
+            pager = (
+                Paginator(endpoint.pagination, self.mapping.compile_expression, config.base_url)
+                if endpoint.pagination is not None
+                else None
+            )
+            endpoints[name] = EndpointRuntime(endpoint, compiled, pager=pager)
         for name, runtime in endpoints.items():
             runtime.invalidates = tuple(
                 other
@@ -185,7 +200,12 @@ class RuntimeCache:
             recovery_timeout_s=breaker_config.recovery_timeout_s,
             half_open_max_probes=breaker_config.half_open_max_probes,
         )
+        marketplace = config.metadata.get("marketplace")
+        hook = connector_factory(
+            marketplace.get("item_id") if isinstance(marketplace, dict) else None
+        )
         return IntegrationRuntime(
+            quota=hook.upstream_quota if hook.reads_quota else None,
             config=config,
             endpoints=endpoints,
             adapter=adapter,

@@ -31,7 +31,8 @@ import asyncio
 import math
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,7 @@ from adaptor.domain import (
     ErrorDetail,
     ExecutionOptions,
     ExecutionResult,
+    IntegrationConfig,
     IntegrationResponse,
     RateLimitConfig,
     RetryConfig,
@@ -60,6 +62,7 @@ from adaptor.observability.metrics import Metrics
 from adaptor.observability.tracing import Tracing
 from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
+from adaptor.protocols.pagination import FetchedPage, PageRequest, follow_pages
 from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
 from adaptor.resilience.policy import Action, BreakerVerdict, Decision, classify_outcome
@@ -82,7 +85,10 @@ class CallOutcome:
     request_size: int
     response_size: int
     retries: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    pages: int = 1
     metadata: dict[str, Any] | None = None
+    """What the adapter adds to the result's `metadata` (e.g. `truncated`)."""
 
 
 class ExecutionFailure(Exception):
@@ -211,6 +217,33 @@ class ExecutionService:
             self.tracing.finished(span, result)
         return scrub_secrets(_serialise(result), secrets)
 
+    async def execute_unsaved(
+        self,
+        config: IntegrationConfig,
+        secrets: list[str],
+        endpoint_name: str,
+        input_data: dict[str, Any],
+        options: ExecutionOptions | None = None,
+    ) -> ExecutionResult:
+        """Run an endpoint of a configuration that is not stored (a marketplace connection
+        test): the same pipeline, with no execution log, and the adapter closed afterwards."""
+        runtime = self.runtimes.build(config, secrets)
+        try:
+            result, _ = await self._execute(
+                config.tenant_id,
+                config.integration_id,
+                endpoint_name,
+                input_data,
+                options,
+                None,
+                None,
+                runtime=runtime,
+            )
+        finally:
+            if runtime.adapter is not None:
+                await runtime.adapter.close()
+        return ExecutionResult.model_validate_json(scrub_secrets(_serialise(result), secrets))
+
     async def _execute(
         self,
         tenant_id: str,
@@ -220,13 +253,16 @@ class ExecutionService:
         options: ExecutionOptions | None,
         context: dict[str, Any] | None,
         request_id: str | None,
+        *,
+        runtime: IntegrationRuntime | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
         started = time.perf_counter()
         options = options or ExecutionOptions()
         request_id = request_id or new_request_id()
+        unsaved = runtime is not None
 
         # 1-3. configuration (cached in process), tenant, endpoint
-        runtime = await self.runtimes.get(tenant_id, integration_id)
+        runtime = runtime or await self.runtimes.get(tenant_id, integration_id)
         if not runtime.config.enabled:
             raise Conflict(f"Integration {integration_id} is disabled")
         endpoint = runtime.endpoints.get(endpoint_name)
@@ -342,7 +378,8 @@ class ExecutionService:
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         error: dict[str, Any] | None = produced.get("error")
         error_code: str | None = error["code"] if error else None
-        await self.log_writer.record(
+        await self._record(
+            unsaved,
             LogRecord(
                 new_time_ordered_uuid(),
                 tenant_id,
@@ -359,11 +396,8 @@ class ExecutionService:
                 produced.get("response_size", 0),
                 produced.get("retries", 0),
                 cached,
-            )
+            ),
         )
-        self.metrics.executed(integration_id, error_code or "ok", elapsed_ms / 1000)
-        if produced.get("retries"):
-            self.metrics.upstream_retries.labels(integration_id).inc(produced["retries"])
 
         metadata: dict[str, Any] = {
             "status_code": produced.get("status_code"),
@@ -374,6 +408,8 @@ class ExecutionService:
             metadata.setdefault(key, value)
         if "summary" in produced:
             metadata["summary"] = produced["summary"]
+        if "pages" in produced:
+            metadata["pages"] = produced["pages"]
         if produced.get("warnings"):
             metadata["warnings"] = produced["warnings"]
         if produced.get("fallback"):
@@ -406,6 +442,17 @@ class ExecutionService:
 
     # stages -------------------------------------------------------------------------------
 
+    async def _record(self, unsaved: bool, entry: LogRecord) -> None:
+        """The execution's log and metrics (none for a configuration that is not stored)."""
+        if unsaved:
+            return
+        await self.log_writer.record(entry)
+        self.metrics.executed(
+            entry.integration_id, entry.error_code or "ok", entry.duration_ms / 1000
+        )
+        if entry.retry_count:
+            self.metrics.upstream_retries.labels(entry.integration_id).inc(entry.retry_count)
+
     async def _produce(
         self,
         runtime: IntegrationRuntime,
@@ -417,12 +464,18 @@ class ExecutionService:
         request_id: str,
     ) -> dict[str, Any]:
         """Call (or mock) and map: the part of an execution a cache hit replaces."""
-        if "mock_response" in options.model_fields_set:
+        mocked = "mock_response" in options.model_fields_set
+        stage = time.perf_counter()
+        if mocked:
             outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
         else:
-            stage = time.perf_counter()
             with self.tracing.stage("call"):
-                outcome = await self._call(runtime, endpoint, request_data, options, request_id)
+                if endpoint.pager is not None:
+                    outcome, response = await self._call_pages(
+                        runtime, endpoint, request_data, options, request_id
+                    )
+                else:
+                    outcome = await self._call(runtime, endpoint, request_data, options, request_id)
             if trace is not None:
                 trace.add(
                     "call",
@@ -430,20 +483,12 @@ class ExecutionService:
                     {"method": str(endpoint.config.method), "path": endpoint.config.path},
                     {"status_code": outcome.status_code, "retries": outcome.retries},
                 )
-        stage = time.perf_counter()
-        with self.tracing.stage("map_response"):
-            try:
-                response: MappedResponse = endpoint.compiled.map_response(outcome.body)
-            except MappingError as exc:
-                raise ExecutionFailure(
-                    ErrorCode.MAPPING_ERROR,
-                    "The response could not be mapped: "
-                    + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
-                    status_code=outcome.status_code,
-                    retries=outcome.retries,
-                ) from None
-        if trace is not None:
-            trace.add("map_response", stage, outcome.body, response.data)
+        if mocked or endpoint.pager is None:
+            stage = time.perf_counter()
+            with self.tracing.stage("map_response"):
+                response = _map_response(endpoint, outcome)
+            if trace is not None:
+                trace.add("map_response", stage, outcome.body, response.data)
         produced: dict[str, Any] = {
             "success": response.success,
             "data": response.data,
@@ -455,6 +500,8 @@ class ExecutionService:
         }
         if outcome.metadata:
             produced["adapter_metadata"] = outcome.metadata
+        if endpoint.pager is not None and not mocked:
+            produced["pages"] = outcome.pages
         if response.warnings:
             produced["warnings"] = [
                 {"loc": list(loc), "msg": msg} for loc, msg in response.warnings
@@ -471,6 +518,32 @@ class ExecutionService:
             trace.add("summary", stage, None, produced["summary"])
         return produced
 
+    async def _call_pages(
+        self,
+        runtime: IntegrationRuntime,
+        endpoint: EndpointRuntime,
+        request_data: dict[str, Any],
+        options: ExecutionOptions,
+        request_id: str,
+    ) -> tuple[CallOutcome, MappedResponse]:
+        """The call stage for a paginated endpoint: each page is one `_call` (breaker, retry,
+        limit, slot) and is mapped on its own; the items are concatenated."""
+        pager = endpoint.pager
+        assert pager is not None
+
+        async def fetch(page: PageRequest) -> FetchedPage[tuple[CallOutcome, MappedResponse]]:
+            outcome = await self._call(
+                runtime, endpoint, page.request_data, options, request_id, path=page.path
+            )
+            mapped = _map_response(endpoint, outcome)
+            items = len(mapped.data) if isinstance(mapped.data, list) else None
+            return FetchedPage(
+                (outcome, mapped), outcome.body, outcome.headers, items, mapped.success
+            )
+
+        first = pager.first(endpoint.config.path, request_data)
+        return _concatenated(await follow_pages(pager, first, fetch))
+
     async def _call(
         self,
         runtime: IntegrationRuntime,
@@ -478,6 +551,8 @@ class ExecutionService:
         request_data: dict[str, Any],
         options: ExecutionOptions,
         request_id: str,
+        *,
+        path: str | None = None,
     ) -> CallOutcome:
         """breaker ─► retry( limit ─► slot ─► auth ─► call ): the only stage that leaves the
         process, through the integration's protocol adapter, whatever its type. Raises
@@ -507,11 +582,11 @@ class ExecutionService:
             try:
                 await self._take_upstream_slot(deadline)
                 sent += 1
-                method, path = str(endpoint.config.method), endpoint.config.path
+                method, target = str(endpoint.config.method), path or endpoint.config.path
                 try:
-                    with self.tracing.upstream_request(method, path) as span:
+                    with self.tracing.upstream_request(method, target) as span:
                         response = await adapter.execute(
-                            path,
+                            target,
                             method,
                             self.tracing.propagate(request_data),
                             timeout_ms=attempt_ms,
@@ -529,7 +604,7 @@ class ExecutionService:
             finally:
                 if lease is not None:
                     await lease.release()
-            await self._note_upstream_limits(runtime, response.headers, None)
+            await self._note_upstream_limits(runtime, response.headers, None, response.data)
             return response
 
         permit: Permit = await runtime.breaker.allow()
@@ -565,7 +640,8 @@ class ExecutionService:
                 response.request_size_bytes,
                 response.response_size_bytes,
                 retries + response.retries,
-                response.metadata,
+                headers=response.headers,
+                metadata=response.metadata,
             )
         if isinstance(error, LocalRefusal):
             raise ExecutionFailure(error.code, error.message, retry_after=error.retry_after)
@@ -644,10 +720,16 @@ class ExecutionService:
         runtime: IntegrationRuntime,
         headers: dict[str, str],
         error: UpstreamStatusError | None,
+        body: Any = None,
     ) -> None:
         """Pause calls on every replica when the upstream says its quota is spent: at
-        X-RateLimit-Remaining 0 until its reset, or after a 429 for its Retry-After."""
+        X-RateLimit-Remaining 0 until its reset, or after a 429 for its Retry-After. A
+        connector's own quota report (Shopify's query cost) counts like the headers."""
         remaining, reset_s = rate_limit_headers(headers)
+        if runtime.quota is not None and error is None:
+            reported = runtime.quota(body, headers)
+            if reported is not None:
+                remaining, reset_s = reported.remaining, reported.reset_s
         if not (remaining is not None and remaining <= 0 and reset_s):
             if error is None or error.code is not ErrorCode.RATE_LIMITED or not error.retry_after:
                 return
@@ -726,6 +808,54 @@ def input_document(input_data: dict[str, Any], context: dict[str, Any] | None) -
     own = input_data.get("context")
     merged = {**own, **context} if isinstance(own, dict) else context
     return {**input_data, "context": merged}
+
+
+def _map_response(endpoint: EndpointRuntime, outcome: CallOutcome) -> MappedResponse:
+    """The response mapping on one upstream body; a mapping failure is `mapping_error`."""
+    try:
+        return endpoint.compiled.map_response(outcome.body)
+    except MappingError as exc:
+        raise ExecutionFailure(
+            ErrorCode.MAPPING_ERROR,
+            "The response could not be mapped: "
+            + "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in exc.problems),
+            status_code=outcome.status_code,
+            retries=outcome.retries,
+        ) from None
+
+
+def _concatenated(
+    pages: list[tuple[CallOutcome, MappedResponse]],
+) -> tuple[CallOutcome, MappedResponse]:
+    """One outcome for every page read: sizes and retries summed, items concatenated (the
+    first failed page, if any, is the answer)."""
+    last, _ = pages[-1]
+    outcome = CallOutcome(
+        [page.body for page, _ in pages] if len(pages) > 1 else last.body,
+        last.status_code,
+        sum(page.request_size for page, _ in pages),
+        sum(page.response_size for page, _ in pages),
+        sum(page.retries for page, _ in pages),
+        last.headers,
+        len(pages),
+    )
+    failed = next((mapped for _, mapped in pages if not mapped.success), None)
+    if failed is not None:
+        return outcome, failed
+    data: list[Any] = []
+    warnings: list[tuple[tuple[str | int, ...], str]] = []
+    for _, mapped in pages:
+        offset = len(data)
+        for loc, msg in mapped.warnings:
+            shifted = list(loc)
+            if len(shifted) > 1 and isinstance(shifted[1], int):
+                shifted[1] += offset
+            warnings.append((tuple(shifted), msg))
+        if isinstance(mapped.data, list):
+            data.extend(mapped.data)
+        elif mapped.data is not None:
+            data.append(mapped.data)
+    return outcome, MappedResponse(success=True, data=data, warnings=warnings)
 
 
 def _failed(exc: ExecutionFailure) -> dict[str, Any]:

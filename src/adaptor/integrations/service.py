@@ -231,10 +231,14 @@ class IntegrationService:
             }
         )
 
+    def problems(self, spec: IntegrationSpec) -> list[tuple[Loc, str]]:
+        """Everything that would keep `spec` from being saved (empty when it can be)."""
+        return validate_spec(spec, self.engine, self.adapters)
+
     def validate(self, spec: IntegrationSpec) -> None:
         """Every save-time check (auth, the type's adapter, mappings): `ValidationFailed`
         locating each problem under `body`."""
-        problems = validate_spec(spec, self.engine, self.adapters)
+        problems = self.problems(spec)
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
 

@@ -53,6 +53,17 @@ def validate_spec(
             engine.compile_endpoint(endpoint)
         except MappingConfigError as exc:
             problems.extend((("endpoints", name, *loc), msg) for loc, msg in exc.problems)
+        pagination = endpoint.pagination
+        for attribute in ("cursor_path", "has_more_path"):
+            source = getattr(pagination, attribute, None)
+            if source is None:
+                continue
+            try:
+                engine.compile_expression(source)
+            except MappingConfigError as exc:
+                problems.extend(
+                    (("endpoints", name, "pagination", attribute), msg) for _, msg in exc.problems
+                )
     return problems
 
 

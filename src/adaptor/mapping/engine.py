@@ -32,6 +32,7 @@ from urllib.parse import quote
 from jmespath.exceptions import JMESPathError
 
 from adaptor.domain.integration import EndpointConfig, TransformRule
+from adaptor.mapping.adf import AdfToText, TextToAdf
 from adaptor.mapping.errors import (
     Loc,
     MappingConfigError,
@@ -54,13 +55,16 @@ from adaptor.mapping.paths import (
 )
 from adaptor.mapping.schema import CompiledSchema
 from adaptor.mapping.summary import SummaryTemplate
-from adaptor.mapping.transforms import Transform, TransformRegistry
+from adaptor.mapping.transforms import DEFAULT_TRANSFORMS, Transform, TransformRegistry
 
 REQUEST_SECTIONS: Final = ("path_params", "query_params", "headers", "body")
 MAX_WARNINGS: Final = 50
 """Most warnings kept per mapping; the rest are counted in one closing warning."""
 MAX_ERROR_MESSAGE_LENGTH: Final = 500
 
+WHOLE_BODY: Final = "@"
+"""A request body target meaning the whole body: the object found is merged in at the root
+(named body targets win), for APIs whose body is the record itself (Salesforce sObjects)."""
 _PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Failures a transform may surface besides TransformError; all mean "cannot handle this value".
@@ -318,7 +322,18 @@ class CompiledEndpoint:
                     continue
                 if value is None:
                     continue
-                if section == "body":
+                if section == "body" and not source.target:
+                    if not isinstance(value, dict):
+                        problems.append(
+                            (
+                                ("body",),
+                                f"{WHOLE_BODY!r} must map to an object, got {json_type(value)}",
+                            )
+                        )
+                        continue
+                    for key, item in value.items():
+                        target.setdefault(key, item)
+                elif section == "body":
                     set_path(target, source.target, value)
                 else:
                     target[str(source.target[0])] = value
@@ -668,7 +683,9 @@ class MappingEngine:
         *,
         expression_cache_size: int = 4096,
     ) -> None:
-        self.transforms = transforms or TransformRegistry()
+        self.transforms = transforms or TransformRegistry(
+            (*DEFAULT_TRANSFORMS, TextToAdf, AdfToText)
+        )
         self._compiled_expressions = ExpressionCache(expression_cache_size)
 
     def compile_expression(self, source: str) -> Expression:
@@ -700,7 +717,9 @@ class MappingEngine:
                 loc: Loc = ("request_mapping", section, name)
                 expression = c.expression(loc, source)
                 target: tuple[Segment, ...] | None = (name,)
-                if section == "body":
+                if section == "body" and name == WHOLE_BODY:
+                    target = ()
+                elif section == "body":
                     target = c.path(loc, name)
                     if target is not None:
                         body_targets[target] = loc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import math
 import random
 import re
@@ -525,6 +526,13 @@ class RESTResponseParser:
         candidates = [data]
         if isinstance(data, Mapping) and len(data) == 1:
             candidates.append(next(iter(data.values())))
+        if isinstance(data, list) and data and isinstance(data[0], Mapping):
+            # An error list such as Salesforce's `[{"message": ..., "errorCode": ...}]`.
+            first = data[0]
+            message = self._message_in(first)
+            code = _text(_lookup(first, "errorCode"))
+            if message:
+                return self._truncate(f"{code}: {message}" if code else message)
         for candidate in candidates:
             message = self._message_in(candidate)
             if message:
@@ -736,6 +744,10 @@ class RESTIntegration(BaseIntegration):
             deadline = time.monotonic() + attempt_timeout_s
         retry = retry_config or self.config.retry_config
         request = self.build_request(endpoint, method, request_data)
+        if call is not None and call.endpoint.idempotency_key_header and request.method == "POST":
+            request.set_header(
+                call.endpoint.idempotency_key_header, idempotency_key(call.request_id, request)
+            )
         retries = [0]
 
         try:
@@ -869,6 +881,17 @@ class RESTIntegration(BaseIntegration):
             exc.args = (redacted,)
         if isinstance(exc, UpstreamStatusError) and exc.upstream_message is not None:
             exc.upstream_message = self._redact(exc.upstream_message)
+
+
+def idempotency_key(request_id: str, request: PreparedRequest) -> str:
+    """A key the upstream can deduplicate on: the same for every retry of one request of one
+    execution, different for each page or request the execution makes."""
+    digest = hashlib.sha256()
+    for part in (request_id, request.method, request.url, repr(request.params)):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(request.body or b"")
+    return f"{request_id}-{digest.hexdigest()[:16]}"
 
 
 def relative_path_problems(spec: IntegrationSpec) -> list[Problem]:

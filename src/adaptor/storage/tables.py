@@ -161,4 +161,45 @@ class RelayPositionRow(Base):
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[str] = mapped_column(String(36))
+
+
+class MarketplaceItemRow(Base):
+    """One published version of a marketplace template (built-in templates live in files)."""
+
+    __tablename__ = "marketplace_items"
+
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MarketplaceInstallRow(Base):
+    """An integration a tenant installed from a template, with the version it installed."""
+
+    __tablename__ = "marketplace_installs"
+    __table_args__ = (
+        Index("ix_marketplace_installs_item", "item_id", "created_at"),
+        Index("ix_marketplace_installs_tenant", "tenant_id", "created_at", "install_id"),
+    )
+
+    install_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(255))
+    item_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    integration_id: Mapped[str] = mapped_column(String(36), unique=True)
+    test_mode: Mapped[bool] = mapped_column(Boolean)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    """The wizard's non-secret answers, to rebuild the integration on an upgrade."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MarketplaceRatingRow(Base):
+    """A tenant's rating of an item: one per tenant per item, a new one replaces it."""
+
+    __tablename__ = "marketplace_ratings"
+
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from adaptor.ids import time_ordered_floor
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
