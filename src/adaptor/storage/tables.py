@@ -161,6 +161,7 @@ class RelayPositionRow(Base):
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class MarketplaceItemRow(Base):
