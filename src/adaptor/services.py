@@ -48,6 +48,8 @@ class Services:
     runtimes: RuntimeCache
     executions: ExecutionService
     generated_admin_key: str | None = None
+    undecryptable_integrations: int = 0
+    """Stored integrations whose secrets no configured key opens (counted at start-up)."""
 
     async def close(self) -> None:
         await self.runtimes.close()
@@ -97,7 +99,7 @@ async def build_services(settings: Settings) -> Services:
         if not settings.production:
             await database.migrate()
         mapping = MappingEngine()
-        keys = ApiKeyService(database)
+        keys = ApiKeyService(database, production=settings.production)
         integrations = IntegrationService(database, secret_box, mapping)
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),
@@ -140,6 +142,15 @@ async def build_services(settings: Settings) -> Services:
             runtimes=runtimes,
             executions=executions,
         )
+        services.undecryptable_integrations = await integrations.undecryptable_count()
+        if services.undecryptable_integrations:
+            log.error(
+                "security.secrets_undecryptable",
+                integrations=services.undecryptable_integrations,
+                keys=secret_box.fingerprints,
+                hint="their executions answer auth_failed: add the key they were stored with "
+                "to ENCRYPTION_KEY (newest first), or send their secrets again",
+            )
         log_writer.start()
         await runtimes.start()
         services.generated_admin_key = await keys.ensure_bootstrap_admin(settings.admin_api_key)

@@ -688,7 +688,7 @@ async def test_with_redis_down_executions_go_on_with_per_process_limits_and_no_c
             for _ in range(3)
         ]
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"database": "ok", "cache": "degraded"}
+    assert ready.json()["checks"] == {"database": "ok", "cache": "degraded", "encryption": "ok"}
     assert "degraded" in ready.json()["detail"]
     assert [(r["success"], r["cached"]) for r in results] == [
         (True, False),

@@ -14,6 +14,7 @@ from adaptor.domain.execution import (
     IntegrationResponse,
 )
 from adaptor.domain.integration import (
+    HTTP_INTEGRATION_TYPES,
     MASK,
     AuthConfig,
     AuthType,
@@ -33,8 +34,10 @@ from adaptor.domain.integration import (
     ValidationRule,
     WebhookConfig,
 )
+from adaptor.domain.urls import HttpUrlStr, UrlStr, url_problem
 
 __all__ = [
+    "HTTP_INTEGRATION_TYPES",
     "MASK",
     "AuthConfig",
     "AuthType",
@@ -48,6 +51,7 @@ __all__ = [
     "ExecutionRequest",
     "ExecutionResult",
     "HttpMethod",
+    "HttpUrlStr",
     "IntegrationConfig",
     "IntegrationHealth",
     "IntegrationResponse",
@@ -59,6 +63,8 @@ __all__ = [
     "RetryConfig",
     "TestCase",
     "TransformRule",
+    "UrlStr",
     "ValidationRule",
     "WebhookConfig",
+    "url_problem",
 ]

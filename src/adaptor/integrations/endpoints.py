@@ -18,7 +18,8 @@ IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        description="The ETag from a read; the write is refused with 412 if it is stale.",
+        description='The ETag from a read (`"1"`; a bare `1` means the same); the write is '
+        "refused with 412 if it is stale.",
     ),
 ]
 

@@ -5,11 +5,19 @@ Every problem is collected with its location, so one 422 names all of them.
 
 from __future__ import annotations
 
-from adaptor.domain import AuthType, IntegrationSpec, IntegrationType
+from adaptor.domain import (
+    HTTP_INTEGRATION_TYPES,
+    AuthType,
+    IntegrationSpec,
+    IntegrationType,
+    url_problem,
+)
 from adaptor.errors import Loc
 from adaptor.mapping import MappingConfigError, MappingEngine
 
-HTTP_TYPES = frozenset({IntegrationType.REST_API, IntegrationType.GRAPHQL})
+HTTP_TYPES = HTTP_INTEGRATION_TYPES
+METADATA_URL_FIELDS = ("endpoint_url",)
+"""`metadata` entries that hold a URL (S3-compatible endpoints, ...), checked like every URL."""
 
 
 def validate_spec(spec: IntegrationSpec, engine: MappingEngine) -> list[tuple[Loc, str]]:
@@ -42,7 +50,18 @@ def validate_spec(spec: IntegrationSpec, engine: MappingEngine) -> list[tuple[Lo
             problems.append(
                 (("base_url",), f"is required for type {spec.type} with relative endpoint paths")
             )
+    for key in METADATA_URL_FIELDS:
+        value = spec.metadata.get(key)
+        if value is None:
+            continue
+        problem = url_problem(value) if isinstance(value, str) else "must be a URL string"
+        if problem:
+            problems.append((("metadata", key), problem))
     for name, endpoint in spec.endpoints.items():
+        if spec.type in HTTP_TYPES and endpoint.path.lower().startswith(("http://", "https://")):
+            problem = url_problem(endpoint.path.replace("{", "").replace("}", ""))
+            if problem:
+                problems.append((("endpoints", name, "path"), problem))
         if spec.type is IntegrationType.GRAPHQL and not endpoint.query:
             problems.append((("endpoints", name, "query"), "a GraphQL endpoint needs its document"))
         try:

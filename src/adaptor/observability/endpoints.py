@@ -31,8 +31,12 @@ async def ready(services: ServicesDep) -> Response:
         "cache": "ok" if cache_up else "degraded" if degraded else "unreachable",
     }
     failing = [name for name, state in checks.items() if state != "ok"]
-    body = {
-        "status": "ok" if not failing else "unavailable",
+    # Undecryptable stored secrets are reported, not a 503: every replica shares them, so
+    # taking this one out of the load balancer would fix nothing.
+    undecryptable = services.undecryptable_integrations
+    checks["encryption"] = "degraded" if undecryptable else "ok"
+    body: dict[str, object] = {
+        "status": "unavailable" if failing else "degraded" if undecryptable else "ok",
         "checks": checks,
         "backends": {
             "database": "postgresql" if not services.database.is_sqlite else "sqlite",
@@ -47,6 +51,11 @@ async def ready(services: ServicesDep) -> Response:
                 " circuit breakers, and no response cache)"
             )
         body["detail"] = detail
+    elif undecryptable:
+        body["detail"] = (
+            f"encryption degraded: the stored secrets of {undecryptable} integration(s) cannot "
+            "be decrypted with any configured ENCRYPTION_KEY; their executions answer auth_failed"
+        )
     return Response(
         orjson.dumps(body), status_code=503 if failing else 200, media_type="application/json"
     )
