@@ -16,7 +16,9 @@ router = APIRouter(prefix="/api/v2/admin/api-keys", tags=["api keys"])
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_api_key(body: ApiKeyCreate, _: Admin, services: ServicesDep) -> ApiKeyCreated:
     """Issue a tenant API key. The plain key is returned only in this response."""
-    return await services.keys.create(tenant_id=body.tenant_id, name=body.name)
+    return await services.keys.create(
+        tenant_id=body.tenant_id, name=body.name, expires_at=body.expires_at
+    )
 
 
 @router.get("")
