@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         default=50, ge=1, le=10_000, alias="MAX_CONCURRENT_INTEGRATIONS"
     )
     default_timeout_ms: int = Field(default=5000, ge=100, le=60_000, alias="DEFAULT_TIMEOUT_MS")
+    default_execution_budget_ms: int = Field(
+        default=15_000, ge=100, le=60_000, alias="DEFAULT_EXECUTION_BUDGET_MS"
+    )
     connection_pool_size: int = Field(default=20, ge=1, le=1000, alias="CONNECTION_POOL_SIZE")
     enable_marketplace: bool = Field(default=True, alias="ENABLE_MARKETPLACE")
     enable_test_mode: bool = Field(default=True, alias="ENABLE_TEST_MODE")

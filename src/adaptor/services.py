@@ -121,6 +121,7 @@ async def build_services(settings: Settings) -> Services:
             retries=RetryManager(),
             max_concurrent=settings.max_concurrent_integrations,
             caching_enabled=settings.enable_response_caching,
+            default_budget_ms=settings.default_execution_budget_ms,
         )
 
         async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:

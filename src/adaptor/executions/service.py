@@ -57,6 +57,7 @@ from adaptor.ids import new_request_id, new_time_ordered_uuid
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
+from adaptor.protocols.http import recording_exchanges
 from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
 from adaptor.resilience.policy import Action, BreakerVerdict, Decision, classify_outcome
@@ -68,6 +69,11 @@ log = structlog.get_logger("adaptor.executions")
 
 MAX_BUDGET_MS = 60_000
 """The longest any execution may take, retries included: a person is waiting."""
+
+DEFAULT_BUDGET_MS = 15_000
+"""What an execution may take in all, retries included (`DEFAULT_EXECUTION_BUDGET_MS`), unless
+the caller sets `timeout_override_ms` or one attempt of the integration takes longer: without
+it, 5 s attempts and 3 retries would hold a conversation 20 s."""
 
 
 @dataclass(slots=True)
@@ -145,6 +151,7 @@ class ExecutionService:
         retries: RetryManager | None = None,
         max_concurrent: int = 50,
         caching_enabled: bool = True,
+        default_budget_ms: int = DEFAULT_BUDGET_MS,
     ) -> None:
         self.runtimes = runtimes
         self.log_writer = log_writer
@@ -153,6 +160,7 @@ class ExecutionService:
         self.limiter = limiter
         self.retries = retries or RetryManager()
         self.caching_enabled = caching_enabled
+        self.default_budget_ms = default_budget_ms
         self.max_concurrent = max_concurrent
         self._upstream_slots = asyncio.Semaphore(max_concurrent)
 
@@ -402,16 +410,17 @@ class ExecutionService:
         """Call (or mock) and map: the part of an execution a cache hit replaces."""
         if "mock_response" in options.model_fields_set:
             outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
+        elif trace is None:
+            outcome = await self._call(runtime, endpoint, request_data, options)
         else:
             stage = time.perf_counter()
-            outcome = await self._call(runtime, endpoint, request_data, options)
-            if trace is not None:
-                trace.add(
-                    "call",
-                    stage,
-                    {"method": str(endpoint.config.method), "path": endpoint.config.path},
-                    {"status_code": outcome.status_code, "retries": outcome.retries},
-                )
+            with recording_exchanges() as sent:  # what each attempt put on the wire
+                try:
+                    outcome = await self._call(runtime, endpoint, request_data, options)
+                except ExecutionFailure as exc:
+                    trace.add_call(stage, endpoint.config, sent, exc.status_code, exc.retries)
+                    raise
+            trace.add_call(stage, endpoint.config, sent, outcome.status_code, outcome.retries)
         stage = time.perf_counter()
         try:
             response: MappedResponse = endpoint.compiled.map_response(outcome.body)
@@ -424,7 +433,8 @@ class ExecutionService:
                 retries=outcome.retries,
             ) from None
         if trace is not None:
-            trace.add("map_response", stage, outcome.body, response.data)
+            # The upstream body is the result's `raw_response` already; not repeated here.
+            trace.add("map_response", stage, "(the upstream body: see raw_response)", response.data)
         produced: dict[str, Any] = {
             "success": response.success,
             "data": response.data,
@@ -466,11 +476,17 @@ class ExecutionService:
         config = runtime.config
         retry_config = options.retry_override or config.retry_config
         attempt_ms = endpoint.config.timeout_ms or config.timeout_ms
-        if options.timeout_override_ms is not None:
+        if options.timeout_override_ms is not None:  # the caller's own budget
             budget_ms = options.timeout_override_ms
-            attempt_ms = min(attempt_ms, budget_ms)
         else:
-            budget_ms = min(MAX_BUDGET_MS, attempt_ms * (retry_config.max_retries + 1))
+            # Retries fit in the default budget; one attempt is always given its whole
+            # timeout (an integration with a longer `timeout_ms` asks for more).
+            budget_ms = min(
+                MAX_BUDGET_MS,
+                attempt_ms * (retry_config.max_retries + 1),
+                max(self.default_budget_ms, attempt_ms),
+            )
+        attempt_ms = min(attempt_ms, budget_ms)
         deadline = time.monotonic() + budget_ms / 1000
 
         sent = 0  # requests that got past our own limits
