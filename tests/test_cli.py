@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from adaptor.cli import main
+from tests.prism import free_port
 
 
 @pytest.fixture
@@ -89,7 +90,8 @@ def test_serve_leaves_the_development_key_to_the_app(
     key file on a first start."""
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
-    result = CliRunner().invoke(main, ["serve"], env={**env, "ENCRYPTION_KEY": ""})
+    port = str(free_port())  # serve checks that its port is free before starting
+    result = CliRunner().invoke(main, ["serve", "--port", port], env={**env, "ENCRYPTION_KEY": ""})
     assert result.exit_code == 0, result.output
     assert len(started) == 1
     assert not (tmp_path / "data" / "encryption.key").exists()

@@ -149,7 +149,7 @@ async def test_openapi_declares_the_bearer_scheme_and_the_tenant_header(
     listing = spec["paths"]["/api/v2/integrations"]["get"]
     assert "X-Tenant-ID" in {p["name"] for p in listing["parameters"] if p["in"] == "header"}
     base_url = spec["components"]["schemas"]["IntegrationSpec"]["properties"]["base_url"]
-    assert {"format": "uri"}.items() <= base_url["anyOf"][0].items()
+    assert {"format": "iri"}.items() <= base_url["anyOf"][0].items()
 
 
 async def test_a_405_allows_every_method_of_the_path(

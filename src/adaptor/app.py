@@ -293,11 +293,13 @@ def _access_line(scope: Scope, status: int, started: float) -> None:
     """One info line per request: method, route template (never the raw path, which holds
     ids), status, duration, request id and tenant."""
     state = scope.get("state", {})
-    route = scope.get("route")
+    template = state.get("route") or getattr(scope.get("route"), "path", None)
+    if template is None and status < 400:
+        template = scope.get("path")  # a fixed path (/docs, /openapi.json): no ids in it
     access_log.info(
         "http.request",
         method=scope.get("method"),
-        route=state.get("route") or getattr(route, "path", None),
+        route=template,
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         request_id=state.get("request_id"),
@@ -463,6 +465,18 @@ UNAUTHENTICATED_PATHS = ("/api/v2/webhooks/", "/api/v2/oauth/callback")
 """Routes the contract leaves without an API key (inbound webhooks, the OAuth callback)."""
 
 
+def _drop_null_branch(parameter: dict[str, Any]) -> None:
+    """An optional header or query parameter is sent or left out; it is never JSON null. The
+    generated `anyOf: [{...}, {"type": "null"}]` would invite a literal `null` value."""
+    schema = parameter.get("schema", {})
+    branches = schema.get("anyOf")
+    if parameter.get("in") in ("header", "query") and isinstance(branches, list):
+        kept = [branch for branch in branches if branch.get("type") != "null"]
+        if len(kept) == 1 and len(kept) < len(branches):
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            parameter["schema"] = {**kept[0], **rest}
+
+
 def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The generated document with every error response described as problem JSON."""
 
@@ -492,6 +506,8 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operation in operations.values():
                 if path.startswith("/api/v2/") and not path.startswith(UNAUTHENTICATED_PATHS):
                     operation["security"] = [{BEARER_SCHEME: []}]
+                for parameter in operation.get("parameters", []):
+                    _drop_null_branch(parameter)
                 responses = operation.setdefault("responses", {})
                 for status, response in list(responses.items()):
                     if status.startswith(("4", "5")):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -88,22 +89,16 @@ _DEFAULT_RETRY_ERRORS: tuple[RetryErrorKind, ...] = ("timeout", "connection_erro
 
 
 class RetryConfig(StrictModel):
-    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retries: int = Field(default=3, ge=0, le=10, strict=True)
     backoff_strategy: Literal["exponential", "linear", "fixed"] = "exponential"
-    initial_delay_ms: int = Field(default=1000, ge=0, le=60_000)
-    max_delay_ms: int = Field(default=60_000, ge=0, le=600_000)
-    retry_on_status: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504])
+    initial_delay_ms: int = Field(default=1000, ge=0, le=60_000, strict=True)
+    max_delay_ms: int = Field(default=60_000, ge=0, le=600_000, strict=True)
+    retry_on_status: list[Annotated[int, Field(ge=100, le=599, strict=True)]] = Field(
+        default_factory=lambda: [408, 429, 500, 502, 503, 504]
+    )
     retry_on_errors: list[RetryErrorKind] = Field(
         default_factory=lambda: list(_DEFAULT_RETRY_ERRORS)
     )
-
-    @field_validator("retry_on_status")
-    @classmethod
-    def _statuses_are_http(cls, value: list[int]) -> list[int]:
-        for status in value:
-            if not 100 <= status <= 599:
-                raise ValueError(f"{status} is not an HTTP status code (100-599)")
-        return value
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> RetryConfig:
@@ -113,23 +108,23 @@ class RetryConfig(StrictModel):
 
 
 class RateLimitConfig(StrictModel):
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    requests_per_hour: int | None = Field(default=None, ge=1)
-    concurrent_requests: int | None = Field(default=None, ge=1)
-    burst_size: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    requests_per_hour: int | None = Field(default=None, ge=1, strict=True)
+    concurrent_requests: int | None = Field(default=None, ge=1, strict=True)
+    burst_size: int | None = Field(default=None, ge=1, strict=True)
 
 
 class CircuitBreakerConfig(StrictModel):
     """When an integration's circuit opens and how it recovers (shared by every replica)."""
 
-    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    failure_threshold: int = Field(default=5, ge=1, le=1000, strict=True)
     recovery_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    half_open_max_probes: int = Field(default=1, ge=1, le=100)
+    half_open_max_probes: int = Field(default=1, ge=1, le=100, strict=True)
 
 
 class CacheConfig(StrictModel):
-    enabled: bool = True
-    ttl_seconds: int = Field(default=300, ge=0, le=86400)
+    enabled: StrictBool = True
+    ttl_seconds: int = Field(default=300, ge=0, le=86400, strict=True)
     cache_key_fields: list[str] = Field(default_factory=list)
     invalidate_on: list[str] = Field(default_factory=list)
 
@@ -167,7 +162,13 @@ class ResponseMapping(StrictModel):
 
 
 class EndpointConfig(StrictModel):
-    name: str = Field(default="", max_length=255, description="Defaults to the map key.")
+    name: str = Field(
+        default="",
+        max_length=255,
+        description="The endpoint's key in `endpoints`: filled in from it, and refused if sent "
+        "with another value.",
+        json_schema_extra={"readOnly": True},
+    )
     path: str = Field(default="", max_length=2048, description="URL path with `{placeholders}`.")
     method: HttpMethod = HttpMethod.GET
     description: str | None = None
@@ -186,10 +187,10 @@ class EndpointConfig(StrictModel):
     fallback_response: Any | None = Field(
         default=None, description="Data served while the integration's circuit is open."
     )
-    retry_non_idempotent: bool = Field(
+    retry_non_idempotent: StrictBool = Field(
         default=False, description="Allow retries of POST/PATCH (the upstream must dedupe)."
     )
-    timeout_ms: int | None = Field(default=None, ge=100, le=60000)
+    timeout_ms: int | None = Field(default=None, ge=100, le=60000, strict=True)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -200,7 +201,7 @@ class EndpointConfig(StrictModel):
 class WebhookConfig(StrictModel):
     signature_scheme: Literal["hmac_sha256", "stripe", "github", "shopify"]
     secret: str = Field(min_length=1)
-    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+    tolerance_seconds: int = Field(default=300, ge=1, le=86400, strict=True)
     event_id_path: str = "id"
     signature_header: str | None = Field(
         default=None, description="Header carrying the signature for `hmac_sha256`."
@@ -242,13 +243,13 @@ class IntegrationSpec(StrictModel):
     )
     auth_config: AuthConfig = Field(default_factory=AuthConfig)
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    timeout_ms: int = Field(default=5000, ge=100, le=60000, strict=True)
     retry_config: RetryConfig = Field(default_factory=RetryConfig)
     rate_limit: RateLimitConfig | None = None
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
-    ssl_verify: bool = True
+    ssl_verify: StrictBool = True
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
-    enabled: bool = True
+    enabled: StrictBool = True
     test_endpoint: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     webhook: WebhookConfig | None = None

@@ -14,6 +14,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import AfterValidator, WithJsonSchema
 
 HTTP_SCHEMES = ("http", "https")
@@ -67,8 +68,9 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -
             return f"has an invalid IPv6 address [{host}]"
         return None
     try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
+        # IDNA 2008 with UTS #46 mapping, as yarl encodes the host when the call is made.
+        ascii_host = host if host.isascii() else idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
         return f"has an invalid host name {host!r}"
     labels = ascii_host.removesuffix(".").split(".")
     if not all(_LABEL.fullmatch(label) for label in labels) or len(ascii_host) > 253:
@@ -100,9 +102,10 @@ def _any_url(value: str) -> str:
 
 
 def _schema(pattern: str, description: str) -> dict[str, Any]:
+    # `iri`, not `uri`: a host or path may hold non-ASCII characters (encoded when called).
     return {
         "type": "string",
-        "format": "uri",
+        "format": "iri",
         "pattern": pattern,
         "maxLength": 2048,
         "description": description,
