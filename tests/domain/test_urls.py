@@ -62,6 +62,8 @@ def test_accepted_http_urls(url: str) -> None:
         "nats://127.0.0.1:4222",
         "redis://127.0.0.1:6379/0",
         "kafka://broker:9092",
+        "kafka://b1:9092,b2:9092",
+        "nats://n1:4222,n2:4222/",
     ],
 )
 def test_other_schemes_pass_the_general_check(url: str) -> None:
@@ -70,7 +72,15 @@ def test_other_schemes_pass_the_general_check(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://user:pw@db:5432/app", "amqp://", "nats://host:99999", "file://"]
+    "url",
+    [
+        "postgresql://user:pw@db:5432/app",
+        "amqp://",
+        "nats://host:99999",
+        "file://",
+        "kafka://b1:9092,,b2:9092",
+        "kafka://b1:9092,u:p@b2:9092",
+    ],
 )
 def test_the_general_check_still_refuses_malformed_urls(url: str) -> None:
     with pytest.raises(ValidationError):

@@ -40,11 +40,19 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -
     )
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         return f"must be {expected} without spaces or control characters"
-    scheme, sep, _rest = value.partition("://")
+    scheme, sep, rest = value.partition("://")
     if not sep or not _SCHEME.fullmatch(scheme):
         return f"must be {expected}"
     if schemes is not None and scheme.lower() not in schemes:
         return f"must be {expected}, not {scheme}://"
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if schemes is None and "," in authority:
+        # A broker list (`kafka://b1:9092,b2:9092`): each host checked on its own.
+        for host in authority.split(","):
+            problem = url_problem(f"{scheme}://{host}", schemes=None)
+            if problem:
+                return problem
+        return None
     try:
         parts = urlsplit(value)
         port = parts.port
