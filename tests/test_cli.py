@@ -208,3 +208,12 @@ def test_revoking_says_when_replicas_refuse_the_key(env: dict[str, str]) -> None
     result = runner.invoke(main, ["api-keys", "revoke", key_id], env=env)
     assert result.exit_code == 0, result.output
     assert "within 2 s" in result.output
+
+
+def test_migrate_names_the_database_it_migrated(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    database = Path(env["DATA_DIR"]) / "adaptor.db"
+    assert (
+        result.output.strip() == f"the database schema of the SQLite file {database} is up to date"
+    )

@@ -170,8 +170,11 @@ def migrate() -> None:
         finally:
             await database.close()
 
+    from adaptor.storage.database import describe
+
+    settings = _settings()
     _run(run)
-    click.echo("database schema is up to date")
+    click.echo(f"the database schema of {describe(settings.database_url)} is up to date")
 
 
 @main.group("api-keys")

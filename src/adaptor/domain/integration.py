@@ -305,6 +305,7 @@ class IntegrationConfig(IntegrationSpec):
     updated_at: datetime | None = None
     stored_problems: list[dict[str, Any]] | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         description="Only on a stored configuration that no longer validates (saved before a "
         "stricter check): each `{loc, msg}` left out of this read. Correct it with PUT or PATCH, "
         "or delete the integration; it cannot execute meanwhile.",
