@@ -217,3 +217,53 @@ def test_migrate_names_the_database_it_migrated(env: dict[str, str]) -> None:
     assert (
         result.output.strip() == f"the database schema of the SQLite file {database} is up to date"
     )
+
+
+def test_several_workers_log_json_lines_only(tmp_path: Path, redis_url: str) -> None:
+    """`serve --workers 2` (with REDIS_URL): every worker's stdout line is JSON, and the
+    service answers."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": redis_url,
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ADMIN_API_KEY": "adk_workers_test_admin_key_0123456789abcdef",
+        "HTTP_PORT": str(port),
+        "POSTGRES_URI": "",
+    }
+    adaptor = Path(sys.executable).parent / "adaptor"
+    process = subprocess.Popen(
+        [str(adaptor), "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines
+    events = [json.loads(line)["event"] for line in lines]  # every line is JSON
+    assert "app.started" in events
+    assert "Adaptor Service on" in err
