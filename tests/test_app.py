@@ -91,7 +91,7 @@ async def test_health_live_and_ready(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/health/live")).json() == {"status": "ok"}
     ready = await app_client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "cache": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "encryption": "ok"}
 
 
 async def test_ready_names_the_failing_dependency(

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from adaptor.cli import main
+from tests.prism import free_port
 
 
 @pytest.fixture
@@ -98,7 +99,8 @@ def test_serve_leaves_the_development_key_to_the_app(
     key file on a first start."""
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
-    result = CliRunner().invoke(main, ["serve"], env={**env, "ENCRYPTION_KEY": ""})
+    port = str(free_port())  # serve checks that its port is free before starting
+    result = CliRunner().invoke(main, ["serve", "--port", port], env={**env, "ENCRYPTION_KEY": ""})
     assert result.exit_code == 0, result.output
     assert len(started) == 1
     assert not (tmp_path / "data" / "encryption.key").exists()
@@ -167,3 +169,175 @@ def test_marketplace_validate_reports_every_template_rule(tmp_path: Path) -> Non
         failed.output
     )
     assert "3 problem(s)" in failed.output
+
+
+def test_every_command_migrates_a_fresh_development_database(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["api-keys", "list"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unmigrated_production_database_is_one_line(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["api-keys", "list"], env={**env, "ENVIRONMENT": "production"}
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: the database schema is missing or out of date: run `adaptor migrate` first"
+    ]
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["api-keys", "list"], ["serve"]])
+def test_an_unreachable_postgresql_is_one_line_without_the_password(
+    env: dict[str, str], command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("started"))
+    uri = "postgresql://adaptor:hunter2pw@127.0.0.1:1/adaptor"
+    result = CliRunner().invoke(main, command, env={**env, "POSTGRES_URI": uri})
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(
+        "Error: POSTGRES_URI: cannot reach PostgreSQL at 127.0.0.1:1/adaptor"
+    )
+    assert "hunter2pw" not in result.output
+
+
+def test_serve_with_several_workers_needs_redis(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("started"))
+    result = CliRunner().invoke(main, ["serve", "--workers", "2"], env=env)
+    assert result.exit_code == 1
+    assert "REDIS_URL" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_serve_on_a_taken_port_fails_before_its_banner(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("started"))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port)], env=env)
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "/docs" not in result.output
+
+
+def test_production_refuses_a_short_admin_key(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["migrate"], env={**env, "ENVIRONMENT": "production", "ADMIN_API_KEY": "abc123"}
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ADMIN_API_KEY: expects at least 32 characters")
+    assert "abc123" not in result.output
+
+
+def test_generate_key_prints_a_usable_fernet_key() -> None:
+    result = CliRunner().invoke(main, ["generate-key"])
+    assert result.exit_code == 0
+    Fernet(result.output.strip().encode())
+
+
+def test_data_dir_is_absolute_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adaptor.config import Settings, default_data_dir
+
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings().data_dir == default_data_dir()
+    assert default_data_dir().is_absolute()
+    assert not str(default_data_dir()).startswith(str(tmp_path))
+    assert Settings(DATA_DIR="rel").data_dir == tmp_path / "rel"  # type: ignore[call-arg]
+
+
+def test_admin_keys_with_an_expiry_from_the_shell(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        main, ["api-keys", "create", "--admin", "--expires-at", "2099-01-31"], env=env
+    )
+    assert created.exit_code == 0, created.output
+    key_id, plain = created.output.strip().split("\t")
+    listed = runner.invoke(main, ["api-keys", "list"], env=env).output
+    line = next(row for row in listed.splitlines() if row.startswith(key_id))
+    assert "\tadmin\t" in line
+    assert "expires 2099-01-31T00:00:00+00:00" in line
+    assert plain[:10] in line
+    past = runner.invoke(
+        main, ["api-keys", "create", "--admin", "--expires-at", "2001-01-01"], env=env
+    )
+    assert past.exit_code == 2
+    assert "future" in past.output
+
+
+def test_revoking_says_when_replicas_refuse_the_key(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    key_id = runner.invoke(main, ["api-keys", "create", "--tenant", "a"], env=env).output.split()[0]
+    result = runner.invoke(main, ["api-keys", "revoke", key_id], env=env)
+    assert result.exit_code == 0, result.output
+    assert "within 2 s" in result.output
+
+
+def test_migrate_names_the_database_it_migrated(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    database = Path(env["DATA_DIR"]) / "adaptor.db"
+    assert (
+        result.output.strip() == f"the database schema of the SQLite file {database} is up to date"
+    )
+
+
+def test_several_workers_log_json_lines_only(tmp_path: Path, redis_url: str) -> None:
+    """`serve --workers 2` (with REDIS_URL): every worker's stdout line is JSON, and the
+    service answers."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": redis_url,
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ADMIN_API_KEY": "adk_workers_test_admin_key_0123456789abcdef",
+        "HTTP_PORT": str(port),
+        "POSTGRES_URI": "",
+    }
+    adaptor = Path(sys.executable).parent / "adaptor"
+    process = subprocess.Popen(
+        [str(adaptor), "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines
+    events = [json.loads(line)["event"] for line in lines]  # every line is JSON
+    assert "app.started" in events
+    assert "Adaptor Service on" in err

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import gc
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import structlog
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.staticfiles import StaticFiles
 
 from adaptor import __version__
 from adaptor.config import Settings, load_settings
@@ -36,6 +41,7 @@ from adaptor.services import Services, build_services, tracing_for
 from adaptor.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("adaptor.app")
+access_log = structlog.get_logger("adaptor.access")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,28 +120,43 @@ class RequestContextMiddleware:
             request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("latin-1"))
+        started = time.perf_counter()
+        status = 0
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        limit = self.path_limits.get(scope["path"], self.max_body_bytes)
-        if length is not None and length > limit:
-            await self._too_large(scope, receive, send_with_id, limit)
-            return
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
 
-        if (
-            length is not None
-            and scope["method"] == "POST"
-            and scope["path"].startswith(EXECUTE_PREFIX)
-        ):
-            target = _execute_target(scope["path"])
-            if target is not None:
-                await self._execute(scope, receive, send, send_with_id, target, header)
+        try:
+            limit = self.path_limits.get(scope["path"], self.max_body_bytes)
+            if length is not None and length > limit:
+                await self._too_large(scope, receive, send_with_id, limit)
                 return
 
-        await self._general(scope, receive, send_with_id, limit)
+            if (
+                length is not None
+                and scope["method"] == "POST"
+                and scope["path"].startswith(EXECUTE_PREFIX)
+            ):
+                target = _execute_target(scope["path"])
+                if target is not None:
+                    scope["state"]["route"] = EXECUTE_ROUTE
+                    await self._execute(scope, receive, send_counted, send_with_id, target, header)
+                    return
+
+            await self._general(scope, receive, send_with_id, limit)
+        finally:
+            # After the response has gone out: the line costs the caller no latency.
+            _access_line(scope, status, started)
 
     async def _general(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         # A body without Content-Length is counted as it streams in. Once it passes the limit
@@ -233,6 +254,7 @@ class RequestContextMiddleware:
             services: Services = scope["app"].state.services
             caller = await services.keys.authenticate(authorization)
             tenant_id = resolve_tenant(caller, tenant_header)
+            scope["state"]["tenant_id"] = tenant_id
             payload = await services.executions.execute_serialised(
                 tenant_id,
                 target[0],
@@ -277,6 +299,25 @@ class _BodyTooLarge(Exception):
 
 
 EXECUTE_PREFIX = "/api/v2/execute/"
+EXECUTE_ROUTE = "/api/v2/execute/{integration_id}/{endpoint_name}"
+
+
+def _access_line(scope: Scope, status: int, started: float) -> None:
+    """One info line per request: method, route template (never the raw path, which holds
+    ids), status, duration, request id and tenant."""
+    state = scope.get("state", {})
+    template = state.get("route") or getattr(scope.get("route"), "path", None)
+    if template is None and status < 400:
+        template = scope.get("path")  # a fixed path (/docs, /openapi.json): no ids in it
+    access_log.info(
+        "http.request",
+        method=scope.get("method"),
+        route=template,
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        request_id=state.get("request_id"),
+        tenant_id=state.get("tenant_id"),
+    )
 
 
 def _execute_target(path: str) -> tuple[str, str] | None:
@@ -305,12 +346,36 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _located(errors: list[Any]) -> list[dict[str, Any]]:
     located = []
     for error in errors:
-        msg = str(error.get("msg", "is invalid"))
+        msg = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        loc = list(error.get("loc", ()))
         if error.get("type") == "json_invalid":
+            # FastAPI locates a decode error as ("body", offset): the offset is a position in
+            # the text, not a field.
             reason = (error.get("ctx") or {}).get("error", "")
-            msg = f"is not valid JSON{': ' + str(reason) if reason else ''}"
-        located.append({"loc": list(error.get("loc", ())), "msg": msg})
+            offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+            where = f" at character {offset}" if offset is not None else ""
+            msg = f"is not valid JSON{where}{': ' + str(reason) if reason else ''}"
+            loc = loc[:1]
+        located.append({"loc": loc, "msg": msg})
     return located
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _content_type_problem(request: Request, errors: list[dict[str, Any]]) -> str | None:
+    """Why a JSON body was not read, when the Content-Type is the cause."""
+    if request.method not in _BODY_METHODS or not any(
+        e["loc"][:1] == ["body"] for e in errors if e["loc"]
+    ):
+        return None
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return "is missing: send the body as JSON with Content-Type: application/json"
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and "+json" in media):
+        return None
+    return f"must be application/json (got {media or 'nothing'})"
 
 
 def adaptor_problem(exc: AdaptorError) -> Response:
@@ -319,12 +384,17 @@ def adaptor_problem(exc: AdaptorError) -> Response:
 
 
 def unexpected_problem(scope: Scope, exc: Exception) -> Response:
-    """Log a defect (its type only: a message may hold data) and answer a bare 500."""
+    """Log a defect with its message and traceback (redacted like every log line) and the
+    request id, and answer a bare 500 (its X-Request-ID finds the log line)."""
+    request_id = scope.get("state", {}).get("request_id")
     log.error(
         "app.unhandled_error",
+        method=scope.get("method"),
         path=scope.get("path"),
         error_type=type(exc).__name__,
-        request_id=scope.get("state", {}).get("request_id"),
+        error=str(exc),
+        request_id=request_id,
+        exc_info=exc,
     )
     return problem(500, "Internal Server Error", "An unexpected error occurred")
 
@@ -337,6 +407,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = _located(list(exc.errors()))
+        content_type = _content_type_problem(request, errors)
+        if content_type is not None:
+            errors = [e for e in errors if e["loc"][:1] != ["body"]]
+            errors.insert(0, {"loc": ["header", "Content-Type"], "msg": content_type})
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return problem(422, "Unprocessable Content", f"Validation failed: {summary}", errors=errors)
 
@@ -344,11 +418,31 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path; the path may
+            # have one route per method.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
         return problem(exc.status_code, title, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return unexpected_problem(request.scope, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at this request's path (asked of the router, so
+    included routers and mounts answer for themselves)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -379,6 +473,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+BEARER_SCHEME = "bearerAuth"
+UNAUTHENTICATED_PATHS = ("/api/v2/webhooks/", "/api/v2/oauth/callback")
+"""Routes the contract leaves without an API key (inbound webhooks, the OAuth callback)."""
+
+
+def _drop_null_branch(parameter: dict[str, Any]) -> None:
+    """An optional header or query parameter is sent or left out; it is never JSON null. The
+    generated `anyOf: [{...}, {"type": "null"}]` would invite a literal `null` value."""
+    schema = parameter.get("schema", {})
+    branches = schema.get("anyOf")
+    if parameter.get("in") in ("header", "query") and isinstance(branches, list):
+        kept = [branch for branch in branches if branch.get("type") != "null"]
+        if len(kept) == 1 and len(kept) < len(branches):
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            parameter["schema"] = {**kept[0], **rest}
+
+
 def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The generated document with every error response described as problem JSON."""
 
@@ -394,10 +505,22 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components["Problem"] = PROBLEM_SCHEMA
+        document["components"]["securitySchemes"] = {
+            BEARER_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (`adk_…`): the admin key printed at first start, or "
+                "a tenant key from `POST /api/v2/admin/api-keys`.",
+            }
+        }
         ref = {"$ref": "#/components/schemas/Problem"}
         content = {PROBLEM: {"schema": ref}}
         for path, operations in document.get("paths", {}).items():
             for operation in operations.values():
+                if path.startswith("/api/v2/") and not path.startswith(UNAUTHENTICATED_PATHS):
+                    operation["security"] = [{BEARER_SCHEME: []}]
+                for parameter in operation.get("parameters", []):
+                    _drop_null_branch(parameter)
                 responses = operation.setdefault("responses", {})
                 for status, response in list(responses.items()):
                     if status.startswith(("4", "5")):
@@ -412,6 +535,32 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI from the `swagger-ui-bundle` package, so it works offline) and
+    `GET /` redirecting to it."""
+    app.mount(
+        DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+
 def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
     """Build the service. Resources are created in the lifespan, never at import time."""
     settings = settings or load_settings()
@@ -423,8 +572,10 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
         app.state.services = services
         if services.generated_admin_key:
             # Printed once, on the start that created it; only its hash is stored.
+            # On stderr, for the person starting it: stdout carries only JSON log lines.
             print(  # noqa: T201
                 f"\n  Admin API key (shown once, store it now): {services.generated_admin_key}\n",
+                file=sys.stderr,
                 flush=True,
             )
         gc.collect()
@@ -434,6 +585,7 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             service=settings.service_name,
             database="sqlite" if services.database.is_sqlite else "postgresql",
             cache="redis" if settings.redis_url else "memory",
+            data_dir=str(settings.data_dir),
         )
         try:
             async with services.mcp.running():
@@ -447,7 +599,7 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from bundled assets, without a CDN
         openapi_url="/openapi.json",
     )
     app.add_middleware(
@@ -459,6 +611,7 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
         app.add_middleware(TraceContextMiddleware)  # outermost: the caller's trace context
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
+    install_docs(app)
     app.include_router(ops_router)
     app.include_router(keys_router)
     app.include_router(imports_router)  # before /integrations/{integration_id}

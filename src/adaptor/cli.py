@@ -4,17 +4,27 @@ marketplace templates."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from adaptor.config import ConfigError, Settings, load_settings
 from adaptor.security.crypto import EncryptionKeyError
+from adaptor.storage.database import DatabaseUnavailable, SchemaMissing
+
+if TYPE_CHECKING:
+    from adaptor.storage.database import Database
 
 T = TypeVar("T")
+
+_ONE_LINE_ERRORS = (EncryptionKeyError, ConfigError, DatabaseUnavailable, SchemaMissing)
 
 
 def _settings() -> Settings:
@@ -28,8 +38,53 @@ def _run(factory: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     settings = _settings()
     try:
         return asyncio.run(factory(settings))
-    except (EncryptionKeyError, ConfigError) as exc:
+    except _ONE_LINE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured database, reachable and (in development) migrated, as `serve` does; in
+    production an unmigrated schema is one line saying to run `adaptor migrate`."""
+    from sqlalchemy.exc import DBAPIError
+
+    from adaptor.storage.database import Database
+
+    database = Database(settings.database_url)
+    try:
+        await database.check()
+        if not settings.production:
+            await database.migrate()
+        yield database
+    except DBAPIError as exc:
+        text = str(exc)
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            raise SchemaMissing(
+                "the database schema is missing or out of date: run `adaptor migrate` first"
+            ) from None
+        raise
+    finally:
+        await database.close()
+
+
+def _data_dir_note(settings: Settings) -> str:
+    return f"data in {settings.data_dir}"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail now, in one line, when the port is taken (rather than after the banner)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use (is another `adaptor serve` "
+                    "running?): stop it, or choose another port with HTTP_PORT or --port"
+                ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,18 +111,41 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     configure_logging(settings.log_level)
     bind_host = host or settings.http_host
     bind_port = port or settings.http_port
+    if workers < 1:
+        raise click.UsageError("--workers must be at least 1")
+    if workers > 1 and not settings.redis_url:
+        raise click.ClickException(
+            f"--workers {workers} needs REDIS_URL: with the in-process store each worker would "
+            "keep its own rate limits, circuit breakers and response cache; set REDIS_URL, or "
+            "run one worker"
+        )
     from adaptor.app import create_app
+    from adaptor.observability.logging import UVICORN_LOG_CONFIG
     from adaptor.services import check_encryption_setting
+    from adaptor.storage.database import Database
+
+    async def reachable() -> None:
+        database = Database(settings.database_url)
+        try:
+            await database.check()
+        finally:
+            await database.close()
 
     try:
         check_encryption_setting(settings)
-    except EncryptionKeyError as exc:
+        asyncio.run(reachable())
+    except _ONE_LINE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Adaptor Service on http://{bind_host}:{bind_port}/docs", err=True)
+    _check_port_free(bind_host, bind_port)
+    click.echo(
+        f"Adaptor Service on http://{bind_host}:{bind_port}/docs ({_data_dir_note(settings)})",
+        err=True,
+    )
     options: dict[str, Any] = {
         "host": bind_host,
         "port": bind_port,
         "log_level": settings.log_level,
+        "log_config": UVICORN_LOG_CONFIG,
         "access_log": False,
         "loop": "uvloop",
         "http": "httptools",
@@ -85,7 +163,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             server.run()
         else:
             uvicorn.run("adaptor.main:app", workers=workers, **options)
-    except (EncryptionKeyError, ConfigError) as exc:
+    except _ONE_LINE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -98,12 +176,16 @@ def migrate() -> None:
 
         database = Database(settings.database_url)
         try:
+            await database.check()
             await database.migrate()
         finally:
             await database.close()
 
+    from adaptor.storage.database import describe
+
+    settings = _settings()
     _run(run)
-    click.echo("database schema is up to date")
+    click.echo(f"the database schema of {describe(settings.database_url)} is up to date")
 
 
 @main.group("api-keys")
@@ -115,24 +197,31 @@ def api_keys() -> None:
 @click.option("--tenant", "tenant_id", default=None, help="Tenant the key acts for.")
 @click.option("--name", default="cli", show_default=True, help="A label for the key.")
 @click.option("--admin", is_flag=True, help="Create an admin key instead of a tenant key.")
-def create_key(tenant_id: str | None, name: str, admin: bool) -> None:
-    """Create a key and print it once."""
+@click.option(
+    "--expires-at",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="When the key stops working (UTC), e.g. 2027-01-31.",
+)
+def create_key(tenant_id: str | None, name: str, admin: bool, expires_at: datetime | None) -> None:
+    """Create a key and print it once (tab-separated: key id, key)."""
     if admin == (tenant_id is not None):
         raise click.UsageError("give either --tenant TENANT or --admin")
+    expiry = expires_at.replace(tzinfo=UTC) if expires_at is not None else None
+    if expiry is not None and expiry <= datetime.now(UTC):
+        raise click.UsageError("--expires-at must be in the future")
 
     async def run(settings: Settings) -> str:
         from adaptor.keys.service import ApiKeyService
-        from adaptor.storage.database import Database
 
-        database = Database(settings.database_url)
-        try:
-            await database.migrate()
-            created = await ApiKeyService(database).create(
-                tenant_id=tenant_id, name=name, role="admin" if admin else "tenant"
+        async with _database(settings) as database:
+            created = await ApiKeyService(database, production=settings.production).create(
+                tenant_id=tenant_id,
+                name=name,
+                role="admin" if admin else "tenant",
+                expires_at=expiry,
             )
             return f"{created.key_id}\t{created.api_key}"
-        finally:
-            await database.close()
 
     click.echo(_run(run))
 
@@ -144,26 +233,30 @@ def list_keys(tenant_id: str | None) -> None:
 
     async def run(settings: Settings) -> list[str]:
         from adaptor.keys.service import ApiKeyService
-        from adaptor.storage.database import Database
 
-        database = Database(settings.database_url)
         lines: list[str] = []
-        try:
+        now = datetime.now(UTC)
+        async with _database(settings) as database:
             service = ApiKeyService(database)
             cursor: str | None = None
             while True:
                 page = await service.page(tenant_id=tenant_id, cursor=cursor, limit=500)
                 for key in page.items:
-                    state = "revoked" if key.revoked_at else "active"
+                    if key.revoked_at:
+                        state = "revoked"
+                    elif key.expires_at is not None and key.expires_at <= now:
+                        state = "expired"
+                    else:
+                        state = "active"
                     tenant = key.tenant_id or "-"
+                    expires = key.expires_at.isoformat() if key.expires_at else "never"
                     lines.append(
-                        f"{key.key_id}\t{key.role}\t{tenant}\t{key.name}\t{key.key_prefix}…\t{state}"
+                        f"{key.key_id}\t{key.role}\t{tenant}\t{key.name}\t{key.key_prefix}…"
+                        f"\t{state}\texpires {expires}"
                     )
                 if page.next_cursor is None:
                     return lines
                 cursor = page.next_cursor
-        finally:
-            await database.close()
 
     for line in _run(run):
         click.echo(line)
@@ -177,18 +270,20 @@ def revoke_key(key_id: str) -> None:
     async def run(settings: Settings) -> None:
         from adaptor.errors import NotFound
         from adaptor.keys.service import ApiKeyService
-        from adaptor.storage.database import Database
 
-        database = Database(settings.database_url)
-        try:
-            await ApiKeyService(database).revoke(key_id)
-        except NotFound as exc:
-            raise click.ClickException(exc.message) from None
-        finally:
-            await database.close()
+        async with _database(settings) as database:
+            try:
+                await ApiKeyService(database).revoke(key_id)
+            except NotFound as exc:
+                raise click.ClickException(exc.message) from None
+
+    from adaptor.keys.service import ApiKeyService
 
     _run(run)
-    click.echo(f"revoked {key_id}")
+    click.echo(
+        f"revoked {key_id}; running replicas refuse it within "
+        f"{ApiKeyService.CACHE_SECONDS:g} s (their key cache's lifetime)"
+    )
 
 
 @main.group("import")
@@ -231,12 +326,8 @@ def import_openapi(
         from adaptor.integrations.service import IntegrationService
         from adaptor.mapping import MappingEngine
         from adaptor.services import secret_box_for
-        from adaptor.storage.database import Database
 
-        database = Database(settings.database_url)
-        try:
-            if not settings.production:
-                await database.migrate()
+        async with _database(settings) as database:
             service = IntegrationService(database, secret_box_for(settings), MappingEngine())
             request = ImportRequest(
                 format="openapi",
@@ -247,8 +338,6 @@ def import_openapi(
                 dry_run=dry_run,
             )
             return await ImportService(service).import_openapi(tenant_id, request, path=file)
-        finally:
-            await database.close()
 
     started = time.perf_counter()
     try:
@@ -349,31 +438,68 @@ def marketplace_validate(path: Path) -> None:
 def rotate_key() -> None:
     """Re-encrypt every stored secret with the newest ENCRYPTION_KEY.
 
-    Put the new key first in ENCRYPTION_KEY (comma-separated, newest first), keep the old ones
-    after it, run this, then drop the old keys.
+    Put the new key first in ENCRYPTION_KEY (comma-separated, newest first), keep the key in
+    use after it, run this, then drop the old key. In development, the key file in DATA_DIR
+    (used when ENCRYPTION_KEY is unset) is updated to the new key, so the service still opens
+    the secrets when started without the variable. Make a key with `adaptor generate-key`.
     """
+    from adaptor.security.crypto import LOCAL_KEY_FILE, SecretBox, fingerprint, replace_local_key
+
+    settings = _settings()
+    key_file = settings.data_dir / LOCAL_KEY_FILE
+    if not settings.encryption_key:
+        raise click.ClickException(
+            "ENCRYPTION_KEY is not set: give the new key first and the one in use after it "
+            f"(ENCRYPTION_KEY=NEW,CURRENT; in development the current key is in {key_file}; "
+            "make a new one with `adaptor generate-key`)"
+        )
+    try:
+        box = SecretBox.from_setting(settings.encryption_key)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    keys = [part.strip() for part in settings.encryption_key.split(",") if part.strip()]
 
     async def run(settings: Settings) -> int:
         from adaptor.integrations.service import IntegrationService
         from adaptor.mapping import MappingEngine
         from adaptor.oauth.service import rotate_token_secrets
-        from adaptor.services import secret_box_for
-        from adaptor.storage.database import Database
 
-        database = Database(settings.database_url)
-        try:
-            secret_box = secret_box_for(settings)
-            service = IntegrationService(database, secret_box, MappingEngine())
-            count = await service.rotate_secrets()
-            tokens = await rotate_token_secrets(database, secret_box)
+        async with _database(settings) as database:
+            count = await IntegrationService(database, box, MappingEngine()).rotate_secrets()
+            tokens = await rotate_token_secrets(database, box)
             if tokens:
                 click.echo(f"re-encrypted the OAuth tokens of {tokens} integration(s)")
             return count
-        finally:
-            await database.close()
 
+    click.echo(
+        "keys (newest first): "
+        + ", ".join(box.fingerprints)
+        + f"; encrypting with {box.fingerprints[0]}"
+    )
     count = _run(run)
-    click.echo(f"re-encrypted the secrets of {count} integration(s)")
+    click.echo(f"re-encrypted the secrets of {count} integration(s) with key {box.fingerprints[0]}")
+    if not settings.production and key_file.exists():
+        current = key_file.read_text().strip()
+        if current != keys[0]:
+            replace_local_key(settings.data_dir, keys[0])
+            click.echo(
+                f"the development key file {key_file} held key {fingerprint(current)}; it now "
+                f"holds {box.fingerprints[0]}, so the service opens the secrets with or without "
+                "ENCRYPTION_KEY"
+            )
+    elif len(keys) > 1:
+        click.echo(
+            "start every replica with ENCRYPTION_KEY holding the new key first; the older keys "
+            "can then be dropped"
+        )
+
+
+@main.command("generate-key")
+def generate_key() -> None:
+    """Print a new Fernet key for ENCRYPTION_KEY (url-safe base64, 32 bytes)."""
+    from adaptor.security.crypto import SecretBox
+
+    click.echo(SecretBox.generate_key())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _EXPECTS = {
@@ -16,6 +17,21 @@ _EXPECTS = {
     "less_than_equal": "a number of at most {le}",
     "literal_error": "one of {expected}",
 }
+
+
+MIN_ADMIN_KEY_LENGTH = 32
+"""Production refuses a shorter ADMIN_API_KEY."""
+
+
+def default_data_dir() -> Path:
+    """`.adaptor` in the project folder when running from a checkout (`./dev`, an editable
+    install), else the user's data directory (`$XDG_DATA_HOME/adaptor-service`, by default
+    `~/.local/share/adaptor-service`): never relative to the working directory."""
+    project = Path(__file__).resolve().parents[2]
+    if (project / "pyproject.toml").is_file() and (project / "src" / "adaptor").is_dir():
+        return project / ".adaptor"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "adaptor-service"
 
 
 class ConfigError(Exception):
@@ -35,7 +51,7 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8004, ge=1, le=65535, alias="HTTP_PORT")
     postgres_uri: str | None = Field(default=None, alias="POSTGRES_URI")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
-    data_dir: Path = Field(default=Path(".adaptor"), alias="DATA_DIR")
+    data_dir: Path = Field(default_factory=lambda: default_data_dir(), alias="DATA_DIR")
     encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
     vault_url: str | None = Field(default=None, alias="VAULT_URL")
     public_base_url: str | None = Field(
@@ -49,6 +65,9 @@ class Settings(BaseSettings):
         default=50, ge=1, le=10_000, alias="MAX_CONCURRENT_INTEGRATIONS"
     )
     default_timeout_ms: int = Field(default=5000, ge=100, le=60_000, alias="DEFAULT_TIMEOUT_MS")
+    default_execution_budget_ms: int = Field(
+        default=15_000, ge=100, le=60_000, alias="DEFAULT_EXECUTION_BUDGET_MS"
+    )
     connection_pool_size: int = Field(default=20, ge=1, le=1000, alias="CONNECTION_POOL_SIZE")
     enable_marketplace: bool = Field(default=True, alias="ENABLE_MARKETPLACE")
     enable_test_mode: bool = Field(default=True, alias="ENABLE_TEST_MODE")
@@ -108,6 +127,25 @@ class Settings(BaseSettings):
         from adaptor.events.sinks import parse_events_url
 
         parse_events_url(value)  # raises EventsUrlError (a ValueError) naming the forms
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Resolved once, so that every command, from any folder, uses the same data.
+        return value.expanduser().resolve()
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _admin_key_strength(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if info.data.get("environment") == "production" and len(value) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"at least {MIN_ADMIN_KEY_LENGTH} characters in production (it has "
+                f"{len(value)}; `adaptor generate-key` prints a suitable random value)"
+            )
         return value
 
     @field_validator("environment", "log_level", mode="before")

@@ -48,6 +48,7 @@ Admin = Annotated[Caller, Depends(require_admin)]
 
 
 async def tenant_scope(
+    request: Request,
     caller: Principal,
     x_tenant_id: Annotated[
         str | None,
@@ -58,7 +59,9 @@ async def tenant_scope(
         ),
     ] = None,
 ) -> str:
-    return resolve_tenant(caller, x_tenant_id)
+    tenant_id = resolve_tenant(caller, x_tenant_id)
+    request.state.tenant_id = tenant_id  # for the access log line
+    return tenant_id
 
 
 def resolve_tenant(caller: Caller, x_tenant_id: str | None) -> str:

@@ -69,6 +69,8 @@ class Services:
     """Set by the first stop signal: readiness answers 503 from then on."""
     marketplace: MarketplaceManager | None = None
     """The marketplace, while ENABLE_MARKETPLACE is on."""
+    undecryptable_integrations: int = 0
+    """Stored integrations whose secrets no configured key opens (counted at start-up)."""
 
     async def close(self) -> None:
         await self.mcp.catalog.close()
@@ -132,7 +134,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         if not settings.production:
             await database.migrate()
         mapping = MappingEngine()
-        keys = ApiKeyService(database)
+        keys = ApiKeyService(database, production=settings.production)
         adapters = default_registry(
             AdapterOptions(
                 pool_size=settings.connection_pool_size,
@@ -184,6 +186,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             caching_enabled=settings.enable_response_caching,
             outbox=outbox,
             tracing=tracing,
+            default_budget_ms=settings.default_execution_budget_ms,
         )
 
         async def drop_cached_responses(tenant_id: str, integration_id: str) -> None:
@@ -237,6 +240,15 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
                 strict=not settings.production,
             )
             services.marketplace.load_builtin()
+        services.undecryptable_integrations = await integrations.undecryptable_count()
+        if services.undecryptable_integrations:
+            log.error(
+                "security.secrets_undecryptable",
+                integrations=services.undecryptable_integrations,
+                keys=secret_box.fingerprints,
+                hint="their executions answer auth_failed: add the key they were stored with "
+                "to ENCRYPTION_KEY (newest first), or send their secrets again",
+            )
         log_writer.start()
         await runtimes.start()
         await tool_catalog.start()

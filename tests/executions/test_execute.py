@@ -431,6 +431,69 @@ async def test_debug_trace_shows_each_stage_and_no_secret(
     assert SECRET not in response.text
 
 
+async def test_debug_trace_call_stage_shows_what_was_sent_and_received(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    upstream.reply("POST", "/v1/customers", Reply(json={"id": "cus_9", "email": "a@b.c"}))
+    document = integration(
+        upstream,
+        auth_config={
+            "type": "api_key",
+            "api_key_param": "key",
+            "credentials": {"api_key": SECRET},
+        },
+    )
+    document["endpoints"]["create_customer"]["request_mapping"]["query_params"] = {
+        "expand": '`"plan"`'
+    }
+    integration_id = await create(app_client, tenant, document)
+    response = await execute(
+        app_client,
+        tenant,
+        integration_id,
+        "create_customer",
+        {"user_data": {"email": "a@b.c", "name": "Ada"}, "variables": {"plan": "pro"}},
+        options={"debug_mode": True},
+    )
+    result = response.json()
+    assert SECRET not in response.text
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt["method"] == "POST"
+    assert attempt["url"] == f"{upstream.url}/v1/customers?expand=plan&key=********"
+    assert attempt["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert sorted(attempt["body"].split("&")) == [
+        "email=a%40b.c",
+        "metadata%5Bplan%5D=pro",
+        "name=Ada",
+    ]
+    assert attempt["body_bytes"] == len(attempt["body"])
+    assert attempt["response"]["status"] == 200
+    assert attempt["response"]["headers"]["content-type"].startswith("application/json")
+    assert attempt["response"]["size_bytes"] > 0
+    # The upstream body is the result's raw_response, not repeated in the trace.
+    assert result["raw_response"] == {"id": "cus_9", "email": "a@b.c"}
+    stages = {stage["stage"]: stage for stage in result["metadata"]["trace"]}
+    assert stages["map_response"]["input"] == "(the upstream body: see raw_response)"
+
+
+async def test_a_failed_call_is_traced_with_its_attempts(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    upstream.reply("GET", "/v1/customers", Reply(503, {"message": "down"}))
+    integration_id = await create(app_client, tenant, integration(upstream))
+    result = (
+        await execute(
+            app_client, tenant, integration_id, "list_customers", options={"debug_mode": True}
+        )
+    ).json()
+    assert result["success"] is False
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    assert call["input"]["attempts"][0]["response"]["status"] == 503
+    assert call["input"]["attempts"][0]["headers"]["Authorization"] != f"Bearer {SECRET}"
+    assert call["output"]["status_code"] == 503
+
+
 async def test_private_destination_is_blocked_by_default(
     tmp_path: Any, backend: Any, upstream: Upstream
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -208,8 +209,21 @@ async def test_a_retry_after_beyond_the_delay_cap_ends_the_run_at_once(
     result = (await execute(app_client, tenant, integration_id, "list_customers")).json()
     assert time.monotonic() - started < 1.0
     assert result["error"]["code"] == "rate_limited"
-    assert result["error"]["retry_after"] >= 30
+    assert result["error"]["retry_after"] == 30
     assert upstream.count() == 1
+
+
+async def test_retry_after_reports_what_the_upstream_asked_not_our_jittered_wait(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    upstream.reply(
+        "GET", "/v1/customers", Reply(429, {"message": "slow"}, headers={"Retry-After": "7"})
+    )
+    document = integration(upstream, retry_config={"max_retries": 0})
+    integration_id = await create(app_client, tenant, document)
+    result = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+    assert result["error"]["code"] == "rate_limited"
+    assert result["error"]["retry_after"] == 7
 
 
 async def test_a_retry_never_sleeps_past_the_deadline(
@@ -688,7 +702,7 @@ async def test_with_redis_down_executions_go_on_with_per_process_limits_and_no_c
             for _ in range(3)
         ]
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"database": "ok", "cache": "degraded"}
+    assert ready.json()["checks"] == {"database": "ok", "cache": "degraded", "encryption": "ok"}
     assert "degraded" in ready.json()["detail"]
     assert [(r["success"], r["cached"]) for r in results] == [
         (True, False),
@@ -697,3 +711,26 @@ async def test_with_redis_down_executions_go_on_with_per_process_limits_and_no_c
     ]
     assert results[2]["error"]["code"] == "rate_limited"
     assert upstream.count() == 2
+
+
+async def test_a_hanging_upstream_is_held_no_longer_than_the_execution_budget(
+    tmp_path: Path, backend: Backend, upstream: Upstream
+) -> None:
+    """With DEFAULT_EXECUTION_BUDGET_MS at 1 s, 400 ms attempts and 3 retries (1.6 s) stop at
+    the budget; the message gives the attempt timeout rounded."""
+    upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS, delay_s=3))
+    app = create_app(make_settings(tmp_path, backend, default_execution_budget_ms=1000))
+    async with serve_app(app) as client:
+        tenant = await new_tenant(client)
+        document = integration(
+            upstream,
+            timeout_ms=400,
+            retry_config={**FAST_RETRIES, "max_retries": 3, "retry_on_errors": ["timeout"]},
+        )
+        integration_id = await create(client, tenant, document)
+        started = time.monotonic()
+        result = (await execute(client, tenant, integration_id, "list_customers")).json()
+        elapsed = time.monotonic() - started
+    assert result["error"]["code"] == "timeout"
+    assert elapsed < 1.5
+    assert re.search(r"did not answer within \d+(\.\d{1,2})? s$", result["error"]["message"])

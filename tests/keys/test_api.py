@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
+import pytest
 
+from adaptor.errors import Unauthorized
 from adaptor.keys.service import ApiKeyService
 from adaptor.services import Services
-from tests.conftest import ADMIN_HEADERS, Tenant, new_tenant
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, Tenant, new_tenant
 
 
 async def test_admin_creates_a_tenant_key_shown_once(app_client: httpx.AsyncClient) -> None:
@@ -121,3 +125,66 @@ async def test_replicas_starting_together_bootstrap_one_admin_key(services: Serv
     assert shown == [None] * 4
     caller = await replicas[0].authenticate(f"Bearer {configured}")
     assert caller.role == "admin"
+
+
+async def test_changing_admin_api_key_replaces_the_previous_bootstrap_key(
+    services: Services,
+) -> None:
+    first = "adk_first_bootstrap_value_0123456789abcdefgh"
+    second = "adk_second_bootstrap_value_0123456789abcdefg"
+    keys = ApiKeyService(services.database)
+    try:
+        await keys.ensure_bootstrap_admin(first)
+        assert (await keys.authenticate(f"Bearer {first}")).role == "admin"
+        await keys.ensure_bootstrap_admin(second)  # the variable changed, the service restarted
+        restarted = ApiKeyService(services.database)
+        assert (await restarted.authenticate(f"Bearer {second}")).role == "admin"
+        with pytest.raises(Unauthorized):
+            await restarted.authenticate(f"Bearer {first}")
+    finally:
+        await ApiKeyService(services.database).ensure_bootstrap_admin(ADMIN_KEY)
+
+
+@pytest.mark.parametrize("length", [6, 12, 47])
+async def test_a_key_prefix_shows_at_most_a_third_of_the_key(
+    services: Services, length: int
+) -> None:
+    plain = uuid4().hex[:length].ljust(length, "k")
+    created = await services.keys.create(tenant_id="p", name="short", plain=plain)
+    page = await services.keys.page(tenant_id="p", cursor=None, limit=500)
+    info = next(item for item in page.items if item.key_id == created.key_id)
+    assert len(info.key_prefix) <= len(created.api_key) // 3
+    assert len(info.key_prefix) <= 10
+
+
+async def test_an_expired_key_is_refused_and_its_expiry_listed(
+    app_client: httpx.AsyncClient, services: Services
+) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    response = await app_client.post(
+        "/api/v2/admin/api-keys",
+        json={"tenant_id": "expiring", "expires_at": soon.isoformat()},
+        headers=ADMIN_HEADERS,
+    )
+    assert response.status_code == 201, response.text
+    key = response.json()["api_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await app_client.get("/api/v2/integrations", headers=headers)).status_code == 200
+    listed = await app_client.get(
+        "/api/v2/admin/api-keys?tenant_id=expiring", headers=ADMIN_HEADERS
+    )
+    assert listed.json()["items"][-1]["expires_at"] is not None
+    await asyncio.sleep(1.1)
+    assert (await app_client.get("/api/v2/integrations", headers=headers)).status_code == 401
+
+
+async def test_an_expiry_in_the_past_is_refused(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.post(
+        "/api/v2/admin/api-keys",
+        json={"tenant_id": "x", "expires_at": "2001-01-01T00:00:00Z"},
+        headers=ADMIN_HEADERS,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"loc": ["body", "expires_at"], "msg": "must be in the future"}
+    ]

@@ -201,14 +201,14 @@ async def test_error_carries_status_headers_and_body(make_integration: MakeInteg
 
 async def test_retry_after_on_a_server_error(make_integration: MakeIntegration) -> None:
     with pytest.raises(UpstreamStatusError) as caught:
-        await make_integration(rate_limit_jitter=0).execute("/error/html", "GET")
+        await make_integration().execute("/error/html", "GET")
     assert caught.value.retry_after == 7
     assert caught.value.to_error_detail().retry_after == 7
 
 
 async def test_429_is_rate_limited_with_retry_after(make_integration: MakeIntegration) -> None:
     with pytest.raises(RateLimitedError) as caught:
-        await make_integration(rate_limit_jitter=0).execute(
+        await make_integration().execute(
             "/status/429", "GET", {"query_params": {"h-Retry-After": "3"}}
         )
     assert caught.value.code == "rate_limited"

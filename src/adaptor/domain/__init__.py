@@ -14,6 +14,7 @@ from adaptor.domain.execution import (
     IntegrationResponse,
 )
 from adaptor.domain.integration import (
+    HTTP_INTEGRATION_TYPES,
     MASK,
     AuthConfig,
     AuthType,
@@ -35,8 +36,10 @@ from adaptor.domain.integration import (
     ValidationRule,
     WebhookConfig,
 )
+from adaptor.domain.urls import HttpUrlStr, UrlStr, url_problem
 
 __all__ = [
+    "HTTP_INTEGRATION_TYPES",
     "MASK",
     "AuthConfig",
     "AuthType",
@@ -50,6 +53,7 @@ __all__ = [
     "ExecutionRequest",
     "ExecutionResult",
     "HttpMethod",
+    "HttpUrlStr",
     "IntegrationConfig",
     "IntegrationHealth",
     "IntegrationResponse",
@@ -63,6 +67,8 @@ __all__ = [
     "RetryConfig",
     "TestCase",
     "TransformRule",
+    "UrlStr",
     "ValidationRule",
     "WebhookConfig",
+    "url_problem",
 ]

@@ -7,16 +7,19 @@ import binascii
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from adaptor.domain.urls import HttpUrlStr, UrlStr, url_problem
 
 MASK = "********"
 """What every secret reads as. A write that sends it back keeps the stored value."""
@@ -38,10 +41,11 @@ class IntegrationType(StrEnum):
     CUSTOM = "custom"
 
 
-OWN_SCHEME_TYPES = frozenset(
-    {IntegrationType.DATABASE, IntegrationType.FILE_SYSTEM, IntegrationType.MESSAGE_QUEUE}
+HTTP_INTEGRATION_TYPES = frozenset(
+    {IntegrationType.REST_API, IntegrationType.GRAPHQL, IntegrationType.WEBHOOK}
 )
-"""Types whose `base_url` names the system by its own scheme (postgresql://, s3://, amqp://)."""
+"""Types whose `base_url` is an http(s) URL; the others use their own schemes (postgresql://,
+file:///, amqp://, ...)."""
 
 
 class AuthType(StrEnum):
@@ -89,22 +93,16 @@ _DEFAULT_RETRY_ERRORS: tuple[RetryErrorKind, ...] = ("timeout", "connection_erro
 
 
 class RetryConfig(StrictModel):
-    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retries: int = Field(default=3, ge=0, le=10, strict=True)
     backoff_strategy: Literal["exponential", "linear", "fixed"] = "exponential"
-    initial_delay_ms: int = Field(default=1000, ge=0, le=60_000)
-    max_delay_ms: int = Field(default=60_000, ge=0, le=600_000)
-    retry_on_status: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504])
+    initial_delay_ms: int = Field(default=1000, ge=0, le=60_000, strict=True)
+    max_delay_ms: int = Field(default=60_000, ge=0, le=600_000, strict=True)
+    retry_on_status: list[Annotated[int, Field(ge=100, le=599, strict=True)]] = Field(
+        default_factory=lambda: [408, 429, 500, 502, 503, 504]
+    )
     retry_on_errors: list[RetryErrorKind] = Field(
         default_factory=lambda: list(_DEFAULT_RETRY_ERRORS)
     )
-
-    @field_validator("retry_on_status")
-    @classmethod
-    def _statuses_are_http(cls, value: list[int]) -> list[int]:
-        for status in value:
-            if not 100 <= status <= 599:
-                raise ValueError(f"{status} is not an HTTP status code (100-599)")
-        return value
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> RetryConfig:
@@ -114,23 +112,23 @@ class RetryConfig(StrictModel):
 
 
 class RateLimitConfig(StrictModel):
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    requests_per_hour: int | None = Field(default=None, ge=1)
-    concurrent_requests: int | None = Field(default=None, ge=1)
-    burst_size: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1, strict=True)
+    requests_per_hour: int | None = Field(default=None, ge=1, strict=True)
+    concurrent_requests: int | None = Field(default=None, ge=1, strict=True)
+    burst_size: int | None = Field(default=None, ge=1, strict=True)
 
 
 class CircuitBreakerConfig(StrictModel):
     """When an integration's circuit opens and how it recovers (shared by every replica)."""
 
-    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    failure_threshold: int = Field(default=5, ge=1, le=1000, strict=True)
     recovery_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    half_open_max_probes: int = Field(default=1, ge=1, le=100)
+    half_open_max_probes: int = Field(default=1, ge=1, le=100, strict=True)
 
 
 class CacheConfig(StrictModel):
-    enabled: bool = True
-    ttl_seconds: int = Field(default=300, ge=0, le=86400)
+    enabled: StrictBool = True
+    ttl_seconds: int = Field(default=300, ge=0, le=86400, strict=True)
     cache_key_fields: list[str] = Field(default_factory=list)
     invalidate_on: list[str] = Field(default_factory=list)
 
@@ -214,7 +212,13 @@ class PaginationConfig(StrictModel):
 
 
 class EndpointConfig(StrictModel):
-    name: str = Field(default="", max_length=255, description="Defaults to the map key.")
+    name: str = Field(
+        default="",
+        max_length=255,
+        description="The endpoint's key in `endpoints`: filled in from it, and refused if sent "
+        "with another value.",
+        json_schema_extra={"readOnly": True},
+    )
     path: str = Field(default="", max_length=2048, description="URL path with `{placeholders}`.")
     method: HttpMethod = HttpMethod.GET
     description: str | None = None
@@ -238,10 +242,10 @@ class EndpointConfig(StrictModel):
     fallback_response: Any | None = Field(
         default=None, description="Data served while the integration's circuit is open."
     )
-    retry_non_idempotent: bool = Field(
+    retry_non_idempotent: StrictBool = Field(
         default=False, description="Allow retries of POST/PATCH (the upstream must dedupe)."
     )
-    timeout_ms: int | None = Field(default=None, ge=100, le=60000)
+    timeout_ms: int | None = Field(default=None, ge=100, le=60000, strict=True)
     max_rows: int | None = Field(
         default=None, ge=1, le=100_000, description="Database: rows answered at most (1000)."
     )
@@ -257,13 +261,18 @@ class EndpointConfig(StrictModel):
         "request id (the same on retries), e.g. Stripe's `Idempotency-Key`.",
     )
 
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
 
 class WebhookConfig(StrictModel):
     signature_scheme: Literal["hmac_sha256", "stripe", "github", "shopify", "standard"]
     secret: str = Field(
         min_length=1, description="The signing secret; a `whsec_<base64>` key for `standard`."
     )
-    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+    tolerance_seconds: int = Field(default=300, ge=1, le=86400, strict=True)
     event_id_path: str = "id"
     signature_header: str | None = Field(
         default=None, description="Header carrying the signature for `hmac_sha256`."
@@ -291,8 +300,8 @@ class AuthConfig(StrictModel):
     oauth2_flow: (
         Literal["authorization_code", "client_credentials", "refresh_token", "jwt_bearer"] | None
     ) = None
-    token_url: str | None = None
-    authorization_url: str | None = None
+    token_url: HttpUrlStr | None = None
+    authorization_url: HttpUrlStr | None = None
     scopes: list[str] = Field(default_factory=list)
     custom_handler: str | None = None
 
@@ -316,16 +325,20 @@ class IntegrationSpec(StrictModel):
     description: str | None = Field(default=None, max_length=4000)
     type: IntegrationType
     category: str = Field(min_length=1, max_length=64)
-    base_url: str | None = Field(default=None, max_length=2048)
+    base_url: UrlStr | None = Field(
+        default=None,
+        description="Absolute URL without credentials: http(s) for rest_api, graphql and webhook; "
+        "the protocol's own scheme for the other types (postgresql://, file:///, amqp://, ...).",
+    )
     auth_config: AuthConfig = Field(default_factory=AuthConfig)
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    timeout_ms: int = Field(default=5000, ge=100, le=60000, strict=True)
     retry_config: RetryConfig = Field(default_factory=RetryConfig)
     rate_limit: RateLimitConfig | None = None
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
-    ssl_verify: bool = True
+    ssl_verify: StrictBool = True
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
-    enabled: bool = True
+    enabled: StrictBool = True
     test_endpoint: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     webhook: WebhookConfig | None = None
@@ -348,14 +361,18 @@ class IntegrationSpec(StrictModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        if info.data.get("type") in OWN_SCHEME_TYPES:
-            return value  # the type's adapter checks its own schemes at save time
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value.rstrip("/")
+        if len(value) > 2048:
+            raise ValueError("must be at most 2048 characters")
+        if info.data.get("type") in HTTP_INTEGRATION_TYPES:
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        stripped = value.rstrip("/")
+        # The stored form must validate again on every read: keep the slash it would need.
+        return stripped if url_problem(stripped, schemes=None) is None else value
 
     @model_validator(mode="after")
     def _consistent(self) -> IntegrationSpec:
@@ -397,6 +414,13 @@ class IntegrationConfig(IntegrationSpec):
     )
     oauth2_token: OAuthTokenInfo | None = Field(
         default=None, description="For connected oauth2 integrations: expiry and scopes."
+    )
+    stored_problems: list[dict[str, Any]] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Only on a stored configuration that no longer validates (saved before a "
+        "stricter check): each `{loc, msg}` left out of this read. Correct it with PUT or PATCH, "
+        "or delete the integration; it cannot execute meanwhile.",
     )
 
 

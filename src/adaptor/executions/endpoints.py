@@ -33,7 +33,14 @@ from adaptor.executions.schemas import (
     TestCaseResult,
 )
 from adaptor.executions.testing import run_case
-from adaptor.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from adaptor.pagination import (
+    CURSOR_DESCRIPTION,
+    CURSOR_PATTERN,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(tags=["executions"])
 
@@ -121,7 +128,9 @@ async def list_executions(
     tenant_id: TenantId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ) -> ExecutionLogPage:
     """The integration's execution logs, newest first."""
     await services.integrations.get(tenant_id, integration_id)

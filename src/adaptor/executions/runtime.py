@@ -146,13 +146,16 @@ class RuntimeCache:
     async def _load(self, tenant_id: str, integration_id: str) -> IntegrationRuntime:
         epoch = self._epoch
         loaded = await self.integrations.load(tenant_id, integration_id)
-        runtime = self.build(loaded.config, loaded.secrets)
+        runtime = self.build(loaded.config, loaded.secrets, secrets_error=loaded.secrets_error)
         if epoch == self._epoch:
             self._entries[(tenant_id, integration_id)] = runtime
         return runtime
 
-    def build(self, config: IntegrationConfig, secrets: list[str]) -> IntegrationRuntime:
-        """Compile everything one integration needs to execute (no I/O)."""
+    def build(
+        self, config: IntegrationConfig, secrets: list[str], *, secrets_error: str | None = None
+    ) -> IntegrationRuntime:
+        """Compile everything one integration needs to execute (no I/O). With `secrets_error`
+        (its secrets could not be decrypted) every call answers `auth_failed` with it."""
         endpoints: dict[str, EndpointRuntime] = {}
         for name, endpoint in config.endpoints.items():
             try:
@@ -181,6 +184,9 @@ class RuntimeCache:
         adapter: BaseIntegration | None = None
         adapter_error: UpstreamError | None = None
         try:
+            if secrets_error is not None:
+                log.error("executions.secrets_undecryptable", integration_id=config.integration_id)
+                raise AuthConfigurationError(secrets_error)
             handler: BaseAuthHandler = create_auth_handler(
                 config.auth_config, self.auth_context.for_integration(config)
             )

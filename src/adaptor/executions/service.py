@@ -62,6 +62,7 @@ from adaptor.observability.metrics import Metrics
 from adaptor.observability.tracing import Tracing
 from adaptor.protocols.base import CallContext
 from adaptor.protocols.errors import UpstreamError, UpstreamStatusError
+from adaptor.protocols.http import recording_exchanges
 from adaptor.protocols.pagination import FetchedPage, PageRequest, follow_pages
 from adaptor.resilience.breaker import CircuitOpenError, Permit
 from adaptor.resilience.cache import ResponseCache
@@ -74,6 +75,11 @@ log = structlog.get_logger("adaptor.executions")
 
 MAX_BUDGET_MS = 60_000
 """The longest any execution may take, retries included: a person is waiting."""
+
+DEFAULT_BUDGET_MS = 15_000
+"""What an execution may take in all, retries included (`DEFAULT_EXECUTION_BUDGET_MS`), unless
+the caller sets `timeout_override_ms` or one attempt of the integration takes longer: without
+it, 5 s attempts and 3 retries would hold a conversation 20 s."""
 
 
 @dataclass(slots=True)
@@ -157,6 +163,7 @@ class ExecutionService:
         caching_enabled: bool = True,
         outbox: OutboxWriter | None = None,
         tracing: Tracing | None = None,
+        default_budget_ms: int = DEFAULT_BUDGET_MS,
     ) -> None:
         self.runtimes = runtimes
         self.log_writer = log_writer
@@ -165,6 +172,7 @@ class ExecutionService:
         self.limiter = limiter
         self.retries = retries or RetryManager()
         self.caching_enabled = caching_enabled
+        self.default_budget_ms = default_budget_ms
         self.max_concurrent = max_concurrent
         self.outbox = outbox
         self.tracing = tracing or Tracing()
@@ -466,29 +474,34 @@ class ExecutionService:
         """Call (or mock) and map: the part of an execution a cache hit replaces."""
         mocked = "mock_response" in options.model_fields_set
         stage = time.perf_counter()
+        response: MappedResponse | None = None  # paginated calls map each page themselves
         if mocked:
             outcome = CallOutcome(options.mock_response, None, 0, 0, 0)
-        else:
+        elif trace is None:
             with self.tracing.stage("call"):
-                if endpoint.pager is not None:
-                    outcome, response = await self._call_pages(
+                outcome, response = await self._call_stage(
+                    runtime, endpoint, request_data, options, request_id
+                )
+        else:
+            with self.tracing.stage("call"), recording_exchanges() as sent:
+                # what each attempt put on the wire, for the debug trace
+                try:
+                    outcome, response = await self._call_stage(
                         runtime, endpoint, request_data, options, request_id
                     )
-                else:
-                    outcome = await self._call(runtime, endpoint, request_data, options, request_id)
-            if trace is not None:
-                trace.add(
-                    "call",
-                    stage,
-                    {"method": str(endpoint.config.method), "path": endpoint.config.path},
-                    {"status_code": outcome.status_code, "retries": outcome.retries},
-                )
-        if mocked or endpoint.pager is None:
+                except ExecutionFailure as exc:
+                    trace.add_call(stage, endpoint.config, sent, exc.status_code, exc.retries)
+                    raise
+            trace.add_call(stage, endpoint.config, sent, outcome.status_code, outcome.retries)
+        if response is None:
             stage = time.perf_counter()
             with self.tracing.stage("map_response"):
                 response = _map_response(endpoint, outcome)
             if trace is not None:
-                trace.add("map_response", stage, outcome.body, response.data)
+                # The upstream body is the result's `raw_response` already; not repeated here.
+                trace.add(
+                    "map_response", stage, "(the upstream body: see raw_response)", response.data
+                )
         produced: dict[str, Any] = {
             "success": response.success,
             "data": response.data,
@@ -517,6 +530,22 @@ class ExecutionService:
         if trace is not None:
             trace.add("summary", stage, None, produced["summary"])
         return produced
+
+    async def _call_stage(
+        self,
+        runtime: IntegrationRuntime,
+        endpoint: EndpointRuntime,
+        request_data: dict[str, Any],
+        options: ExecutionOptions,
+        request_id: str,
+    ) -> tuple[CallOutcome, MappedResponse | None]:
+        """One call, or every page of a paginated endpoint (then mapped page by page)."""
+        if endpoint.pager is None:
+            return await self._call(runtime, endpoint, request_data, options, request_id), None
+        outcome, mapped = await self._call_pages(
+            runtime, endpoint, request_data, options, request_id
+        )
+        return outcome, mapped
 
     async def _call_pages(
         self,
@@ -564,11 +593,17 @@ class ExecutionService:
         config = runtime.config
         retry_config = options.retry_override or config.retry_config
         attempt_ms = endpoint.config.timeout_ms or config.timeout_ms
-        if options.timeout_override_ms is not None:
+        if options.timeout_override_ms is not None:  # the caller's own budget
             budget_ms = options.timeout_override_ms
-            attempt_ms = min(attempt_ms, budget_ms)
         else:
-            budget_ms = min(MAX_BUDGET_MS, attempt_ms * (retry_config.max_retries + 1))
+            # Retries fit in the default budget; one attempt is always given its whole
+            # timeout (an integration with a longer `timeout_ms` asks for more).
+            budget_ms = min(
+                MAX_BUDGET_MS,
+                attempt_ms * (retry_config.max_retries + 1),
+                max(self.default_budget_ms, attempt_ms),
+            )
+        attempt_ms = min(attempt_ms, budget_ms)
         deadline = time.monotonic() + budget_ms / 1000
         call = CallContext(endpoint.config, request_id)
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from adaptor.domain import EndpointConfig
 from adaptor.observability.logging import REDACTED, redact
+from adaptor.protocols.http import Exchange
 
 _MAX_TEXT = 2000
+_MAX_BODY = 2048
+"""Bytes of an outgoing body shown in the call stage."""
 
 
 class Trace:
@@ -28,6 +32,28 @@ class Trace:
                 "input": self._clean(input),
                 "output": self._clean(output),
             }
+        )
+
+    def add_call(
+        self,
+        started: float,
+        endpoint: EndpointConfig,
+        sent: list[Exchange],
+        status_code: int | None,
+        retries: int,
+    ) -> None:
+        """The call stage: the endpoint's method and path, then each attempt as it went out
+        (final URL and query, headers, encoded body) with the answer's status, headers and
+        size."""
+        self.add(
+            "call",
+            started,
+            {
+                "method": str(endpoint.method),
+                "path": endpoint.path,
+                "attempts": [exchange.describe(_MAX_BODY) for exchange in sent],
+            },
+            {"status_code": status_code, "retries": retries},
         )
 
     def _clean(self, value: Any) -> Any:

@@ -10,15 +10,19 @@ from adaptor.dependencies import ServicesDep, TenantId
 from adaptor.domain import IntegrationConfig, IntegrationSpec, IntegrationType
 from adaptor.integrations.schemas import IntegrationPage
 from adaptor.integrations.service import etag
-from adaptor.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v2/integrations", tags=["integrations"])
+
+IF_MATCH_PATTERN = r'^ *(\*|(W/)?"?[0-9]{1,18}"?)( *, *(W/)?"?[0-9]{1,18}"?)* *$'
 
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        description="The ETag from a read; the write is refused with 412 if it is stale.",
+        description='The ETag from a read (`"1"`; a bare `1` means the same), or `*`; the '
+        "write is refused with 412 if it is stale.",
+        pattern=IF_MATCH_PATTERN,
     ),
 ]
 
@@ -42,7 +46,9 @@ async def list_integrations(
     category: Annotated[str | None, Query(max_length=64)] = None,
     enabled: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ) -> IntegrationPage:
     """List the tenant's integrations, oldest first, filtered by type, category or enabled."""
     filters = {

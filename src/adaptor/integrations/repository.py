@@ -99,3 +99,10 @@ class IntegrationRepository:
             select(IntegrationRow).where(IntegrationRow.secrets.is_not(None))
         )
         return result.scalars().all()
+
+    async def secret_tokens(self) -> Sequence[str]:
+        """Every stored secrets token, across tenants (the start-up encryption check)."""
+        result = await self.session.execute(
+            select(IntegrationRow.secrets).where(IntegrationRow.secrets.is_not(None))
+        )
+        return [token for token in result.scalars() if token]

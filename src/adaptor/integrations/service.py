@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +28,11 @@ from adaptor.integrations.validation import validate_spec
 from adaptor.mapping import MappingEngine
 from adaptor.pagination import decode_cursor, encode_cursor
 from adaptor.protocols.registry import AdapterRegistry, default_registry
-from adaptor.security.crypto import SecretBox
+from adaptor.security.crypto import EncryptionKeyError, SecretBox
 from adaptor.storage.database import Database
 from adaptor.storage.tables import IntegrationRow
+
+log = structlog.get_logger("adaptor.integrations")
 
 ChangeListener = Callable[[str, str], Awaitable[None]]
 """Called with (tenant_id, integration_id) after a committed change."""
@@ -40,6 +44,9 @@ class LoadedIntegration:
 
     config: IntegrationConfig
     secrets: list[str]
+    secrets_error: str | None = None
+    """Why the stored secrets could not be decrypted (then `secrets` is empty and the
+    integration cannot authenticate): an execution answers `auth_failed` with it."""
 
 
 class IntegrationService:
@@ -84,9 +91,22 @@ class IntegrationService:
         return None if row is None else self._loaded(row)
 
     def _loaded(self, row: IntegrationRow) -> LoadedIntegration:
-        secrets = self._secrets(row)
-        config = _config(row, merge_secrets(_document(row), secrets))
-        return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])
+        integration_id = row.integration_id
+        secrets_error: str | None = None
+        try:
+            secrets = self._secrets(row)
+        except EncryptionKeyError:
+            secrets, secrets_error = [], _undecryptable(integration_id)
+        try:
+            config = _config(row, merge_secrets(_document(row), secrets), strict=True)
+        except ValidationError as exc:
+            raise Conflict(
+                f"Integration {integration_id} has a stored configuration that no longer "
+                f"validates ({_summary(exc)}); correct it with PUT or PATCH, or delete it"
+            ) from None
+        return LoadedIntegration(
+            config=config, secrets=[str(v) for _, v in secrets if v], secrets_error=secrets_error
+        )
 
     async def page(
         self, tenant_id: str, *, filters: dict[str, Any], cursor: str | None, limit: int
@@ -98,8 +118,14 @@ class IntegrationService:
         more = len(rows) > limit
         rows = rows[:limit]
         last = rows[-1] if rows else None
+        items: list[IntegrationConfig] = []
+        for row in rows:
+            try:
+                items.append(_config(row))
+            except ValidationError:  # logged by _config; read it alone, or delete it
+                continue
         return IntegrationPage(
-            items=[_config(row) for row in rows],
+            items=items,
             next_cursor=encode_cursor(last.created_at, last.integration_id)
             if more and last
             else None,
@@ -131,9 +157,11 @@ class IntegrationService:
             if await repo.exists_anywhere(integration_id):
                 raise Conflict(f"An integration with id {integration_id} already exists")
             await repo.add(row)
+            # Read back before the commit: what cannot be read back is not stored.
+            created = _config(row, strict=True)
             _changed(session, INTEGRATION_CREATED, tenant_id, integration_id, vars(row))
         await self._notify(tenant_id, integration_id)
-        return _config(row)
+        return created
 
     async def replace(
         self, tenant_id: str, integration_id: str, spec: IntegrationSpec, if_match: str | None
@@ -173,9 +201,23 @@ class IntegrationService:
         async with self.database.session() as session:
             for row in await IntegrationRepository(session).all_with_secrets():
                 assert row.secrets is not None
-                row.secrets = self.secret_box.rotate(row.secrets)
+                try:
+                    row.secrets = self.secret_box.rotate(row.secrets)
+                except EncryptionKeyError:
+                    raise EncryptionKeyError(
+                        f"{_undecryptable(row.integration_id)} (tenant {row.tenant_id}); "
+                        "nothing was re-encrypted: add the key it was stored with to "
+                        "ENCRYPTION_KEY"
+                    ) from None
                 count += 1
         return count
+
+    async def undecryptable_count(self) -> int:
+        """How many stored integrations have secrets that no configured key opens (checked
+        once at start-up: one decryption per row holding secrets)."""
+        async with self.database.session() as session:
+            tokens = await IntegrationRepository(session).secret_tokens()
+        return sum(1 for token in tokens if not self.secret_box.can_decrypt(token))
 
     # internals -----------------------------------------------------------------------------
 
@@ -192,7 +234,10 @@ class IntegrationService:
             if row is None:
                 raise _not_found(integration_id)
             _check_etag(row.version, if_match)
-            stored = self._secrets(row)
+            try:
+                stored = self._secrets(row)
+            except EncryptionKeyError:  # a write that sends every secret again repairs it
+                stored = []
             document, missing = restore_masked(change(_document(row)), stored)
             problems: list[tuple[Loc, str]] = [
                 (("body", *path), "is masked but no secret is stored for it; send the value")
@@ -285,11 +330,16 @@ def etag(version: int) -> str:
 def _check_etag(version: int, if_match: str | None) -> None:
     if if_match is None:
         return
-    accepted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    # A bare version (`If-Match: 1`) is read as the entity tag it abbreviates ("1").
+    accepted = {_quoted(tag.strip().removeprefix("W/")) for tag in if_match.split(",")}
     if "*" not in accepted and etag(version) not in accepted:
         raise PreconditionFailed(
             f"If-Match {if_match} does not match the current version {etag(version)}"
         )
+
+
+def _quoted(tag: str) -> str:
+    return tag if tag == "*" or tag.startswith('"') else f'"{tag}"'
 
 
 def _parse_spec(document: dict[str, Any]) -> IntegrationSpec:
@@ -297,7 +347,10 @@ def _parse_spec(document: dict[str, Any]) -> IntegrationSpec:
         return IntegrationSpec.model_validate(document)
     except ValidationError as exc:
         raise ValidationFailed.of(
-            [(("body", *err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
+            [
+                (("body", *err["loc"]), err["msg"].removeprefix("Value error, "))
+                for err in exc.errors(include_url=False)
+            ]
         ) from None
 
 
@@ -305,16 +358,93 @@ def _document(row: IntegrationRow) -> dict[str, Any]:
     return dict(row.config)
 
 
-def _config(row: IntegrationRow, document: dict[str, Any] | None = None) -> IntegrationConfig:
-    return IntegrationConfig.model_validate(
-        {
-            **(row.config if document is None else document),
-            "integration_id": row.integration_id,
-            "tenant_id": row.tenant_id,
-            "version": row.version,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
+def _config(
+    row: IntegrationRow, document: dict[str, Any] | None = None, *, strict: bool = False
+) -> IntegrationConfig:
+    """The row as an `IntegrationConfig`. A stored document that no longer validates (saved
+    before a stricter check existed) is logged and read without its offending fields, which
+    `stored_problems` names, so one bad row never breaks a read or the tenant's list; with
+    `strict` the `ValidationError` is raised instead."""
+    values = {
+        **(row.config if document is None else document),
+        "integration_id": row.integration_id,
+        "tenant_id": row.tenant_id,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+    try:
+        return IntegrationConfig.model_validate(values)
+    except ValidationError as exc:
+        if strict:
+            raise
+        first = exc
+    log.warning(
+        "integrations.stored_config_invalid",
+        integration_id=row.integration_id,
+        tenant_id=row.tenant_id,
+        problems=[".".join(map(str, e["loc"])) for e in first.errors(include_url=False)],
+    )
+    problems = _problems(first)
+    values = {**values, "name": row.name, "type": row.type, "category": row.category}
+    for _ in range(_MAX_SALVAGE_ROUNDS):
+        try:
+            salvaged = IntegrationConfig.model_validate({**values, "stored_problems": problems})
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                if not _drop(values, tuple(error["loc"])):
+                    raise first from None
+                problems.append(_problem(error))
+            continue
+        return salvaged
+    raise first
+
+
+_MAX_SALVAGE_ROUNDS = 10
+
+
+def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    return [_problem(error) for error in exc.errors(include_url=False)]
+
+
+def _problem(error: Any) -> dict[str, Any]:
+    return {"loc": list(error["loc"]), "msg": str(error["msg"]).removeprefix("Value error, ")}
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in _problems(exc))
+
+
+def _drop(document: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the value at `loc` (a path into nested dicts and lists) from a copy-on-write
+    document; False when there is nothing there to remove."""
+    if not loc:
+        return False
+    target: Any = document
+    for part in loc[:-1]:
+        if isinstance(target, dict) and part in target:
+            target[part] = copy.copy(target[part])
+            target = target[part]
+        elif isinstance(target, list) and isinstance(part, int) and part < len(target):
+            target[part] = copy.copy(target[part])
+            target = target[part]
+        else:
+            return False
+    last = loc[-1]
+    if isinstance(target, dict) and last in target:
+        del target[last]
+        return True
+    if isinstance(target, list) and isinstance(last, int) and last < len(target):
+        del target[last]
+        return True
+    return False
+
+
+def _undecryptable(integration_id: str) -> str:
+    return (
+        f"The stored secrets of integration {integration_id} cannot be decrypted with any "
+        "configured ENCRYPTION_KEY (the key they were stored with is missing: was it rotated "
+        "or changed?)"
     )
 
 

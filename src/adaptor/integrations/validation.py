@@ -11,10 +11,21 @@ from jmespath.exceptions import JMESPathError
 from adaptor.auth_handlers import CustomHandlerRegistry
 from adaptor.auth_handlers.jwt_bearer import jwt_key_problem
 from adaptor.auth_handlers.oauth2 import CLIENT_AUTH_METHODS
-from adaptor.domain import MASK, AuthConfig, AuthType, IntegrationSpec, IntegrationType
+from adaptor.domain import (
+    HTTP_INTEGRATION_TYPES,
+    MASK,
+    AuthConfig,
+    AuthType,
+    IntegrationSpec,
+    IntegrationType,
+    url_problem,
+)
 from adaptor.errors import Loc
 from adaptor.mapping import MappingConfigError, MappingEngine
 from adaptor.protocols.registry import AdapterRegistry
+
+METADATA_URL_FIELDS = ("endpoint_url",)
+"""`metadata` entries that hold a URL (S3-compatible endpoints, ...), checked like every URL."""
 
 
 def validate_spec(
@@ -48,7 +59,20 @@ def validate_spec(
     if spec.custom_adapter is not None and spec.type is not IntegrationType.CUSTOM:
         problems.append((("custom_adapter",), "is only for type custom"))
     problems.extend(adapters.validate(spec))
+    for key in METADATA_URL_FIELDS:
+        value = spec.metadata.get(key)
+        if value is None:
+            continue
+        problem = url_problem(value) if isinstance(value, str) else "must be a URL string"
+        if problem:
+            problems.append((("metadata", key), problem))
     for name, endpoint in spec.endpoints.items():
+        if spec.type in HTTP_INTEGRATION_TYPES and endpoint.path.lower().startswith(
+            ("http://", "https://")
+        ):
+            problem = url_problem(endpoint.path.replace("{", "").replace("}", ""))
+            if problem:
+                problems.append((("endpoints", name, "path"), problem))
         try:
             engine.compile_endpoint(endpoint)
         except MappingConfigError as exc:

@@ -33,6 +33,14 @@ class ApiKeyRepository:
         )
         return result.first() is not None
 
+    async def active_admins(self, *, name: str) -> list[ApiKeyRow]:
+        result = await self.session.execute(
+            select(ApiKeyRow).where(
+                ApiKeyRow.role == "admin", ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None)
+            )
+        )
+        return list(result.scalars())
+
     async def page(
         self, *, tenant_id: str | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[ApiKeyRow]:
@@ -48,10 +56,18 @@ class ApiKeyRepository:
         query = query.order_by(ApiKeyRow.created_at, ApiKeyRow.key_id).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
-    async def revoke(self, key_id: str, when: datetime) -> bool:
+    async def revoke(self, key_id: str, when: datetime, *, rename: str | None = None) -> bool:
+        values: dict[str, object] = {"revoked_at": when}
+        if rename is not None:
+            values["name"] = rename
         result = await self.session.execute(
             update(ApiKeyRow)
             .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
-            .values(revoked_at=when)
+            .values(**values)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def reinstate(self, key_id: str, name: str) -> None:
+        await self.session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.key_id == key_id).values(revoked_at=None, name=name)
+        )

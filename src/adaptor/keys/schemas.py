@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"
 
@@ -31,6 +31,16 @@ class ApiKeyCreate(BaseModel):
 
     tenant_id: str = Field(pattern=TENANT_PATTERN, description="Tenant the key acts for.")
     name: str = Field(default="default", min_length=1, max_length=255)
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working (RFC 3339); never when omitted."
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
 
 
 class ApiKeyCreated(BaseModel):
@@ -40,6 +50,7 @@ class ApiKeyCreated(BaseModel):
     name: str
     role: Role
     created_at: datetime
+    expires_at: datetime | None = None
 
 
 class ApiKeyInfo(BaseModel):
@@ -47,9 +58,12 @@ class ApiKeyInfo(BaseModel):
     tenant_id: str | None
     name: str
     role: Role
-    key_prefix: str = Field(description="First characters of the key, to recognise it.")
+    key_prefix: str = Field(
+        description="First characters of the key, to recognise it (at most a third of it)."
+    )
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(default=None, description="Null: never expires.")
 
 
 class ApiKeyPage(BaseModel):

@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 
 from adaptor.errors import NotFound, Unauthorized
@@ -17,6 +18,8 @@ from adaptor.keys.schemas import ApiKeyCreated, ApiKeyInfo, ApiKeyPage, Caller, 
 from adaptor.pagination import decode_cursor, encode_cursor
 from adaptor.storage.database import Database
 from adaptor.storage.tables import ApiKeyRow
+
+log = structlog.get_logger("adaptor.keys")
 
 KEY_PREFIX = "adk_"
 
@@ -30,6 +33,17 @@ def new_plain_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+BOOTSTRAP_NAME = "bootstrap"
+REPLACED_NAME = "bootstrap (replaced)"
+"""A bootstrap key revoked because ADMIN_API_KEY changed (set it back and it works again)."""
+
+
+def key_prefix(plain: str) -> str:
+    """What lists show of a key to recognise it: at most 10 characters, never more than a
+    third of the key."""
+    return plain[: min(10, len(plain) // 3)]
+
+
 class ApiKeyService:
     """Owns API keys. Lookups are cached in process briefly; a revoke here clears the entry.
 
@@ -40,8 +54,9 @@ class ApiKeyService:
 
     CACHE_SECONDS = 2.0
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, production: bool = False) -> None:
         self.database = database
+        self.production = production
         self._cache: dict[str, tuple[float, Caller | None]] = {}
         self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
         self._revocations = 0  # a lookup that raced a revoke must not cache its older answer
@@ -76,18 +91,32 @@ class ApiKeyService:
         async with self.database.session() as session:
             row = await ApiKeyRepository(session).by_hash(digest)
         caller = None
+        lifetime = self.CACHE_SECONDS
         if row is not None and row.revoked_at is None:
-            caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
+            left = (
+                (row.expires_at - datetime.now(UTC)).total_seconds()
+                if row.expires_at is not None
+                else lifetime
+            )
+            if left > 0:
+                caller = Caller(key_id=row.key_id, role=_role(row.role), tenant_id=row.tenant_id)
+                lifetime = min(lifetime, left)  # cached no longer than the key is valid
         if revocations != self._revocations:
             self._cache.pop(digest, None)
             return caller
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (time.monotonic() + self.CACHE_SECONDS, caller)
+        self._cache[digest] = (time.monotonic() + lifetime, caller)
         return caller
 
     async def create(
-        self, *, tenant_id: str | None, name: str, role: Role = "tenant", plain: str | None = None
+        self,
+        *,
+        tenant_id: str | None,
+        name: str,
+        role: Role = "tenant",
+        plain: str | None = None,
+        expires_at: datetime | None = None,
     ) -> ApiKeyCreated:
         plain = plain or new_plain_key()
         row = ApiKeyRow(
@@ -96,9 +125,10 @@ class ApiKeyService:
             name=name,
             role=role,
             key_hash=hash_key(plain),
-            key_prefix=plain[:10],
+            key_prefix=key_prefix(plain),
             created_at=datetime.now(UTC),
             revoked_at=None,
+            expires_at=expires_at,
         )
         async with self.database.session() as session:
             await ApiKeyRepository(session).add(row)
@@ -110,26 +140,54 @@ class ApiKeyService:
             name=name,
             role=role,
             created_at=row.created_at,
+            expires_at=expires_at,
         )
 
     async def ensure_bootstrap_admin(self, configured: str | None) -> str | None:
-        """Make sure an admin key exists; returns a newly generated plain key to print once."""
+        """Make sure an admin key exists; returns a newly generated plain key to print once.
+
+        A configured `ADMIN_API_KEY` is the bootstrap key: when it changes, the new value is
+        stored and the previous bootstrap key revoked, so an old value stops working (the
+        settings refuse a short one in production).
+        """
         async with self.database.session() as session:
             repo = ApiKeyRepository(session)
             if configured:
-                if await repo.by_hash(hash_key(configured)) is not None:
+                current = await repo.by_hash(hash_key(configured))
+                if current is not None:
+                    if current.revoked_at is not None and current.name == REPLACED_NAME:
+                        # Configured again after another value replaced it: it is the
+                        # bootstrap key once more. A key revoked by hand stays revoked.
+                        await repo.reinstate(current.key_id, BOOTSTRAP_NAME)
+                        self._cache.pop(current.key_hash, None)
+                    elif current.revoked_at is not None:
+                        log.warning("keys.bootstrap_key_revoked", key_id=current.key_id)
+                        return None
+                    await self._revoke_bootstraps(repo, keep=current.key_id)
                     return None
             elif await repo.any_admin():
                 return None
         try:
             created = await self.create(
-                tenant_id=None, name="bootstrap", role="admin", plain=configured
+                tenant_id=None, name=BOOTSTRAP_NAME, role="admin", plain=configured
             )
         except IntegrityError:
             if not configured:
                 raise
             return None  # another replica starting at the same time stored the same key
+        if configured:
+            async with self.database.session() as session:
+                await self._revoke_bootstraps(ApiKeyRepository(session), keep=created.key_id)
         return None if configured else created.api_key
+
+    async def _revoke_bootstraps(self, repo: ApiKeyRepository, *, keep: str) -> None:
+        """Revoke every other active bootstrap admin key (an earlier ADMIN_API_KEY value, or
+        the one generated before the variable was set)."""
+        for row in await repo.active_admins(name=BOOTSTRAP_NAME):
+            if row.key_id != keep:
+                await repo.revoke(row.key_id, datetime.now(UTC), rename=REPLACED_NAME)
+                self._revocations += 1
+                self._cache.pop(row.key_hash, None)
 
     async def page(self, *, tenant_id: str | None, cursor: str | None, limit: int) -> ApiKeyPage:
         async with self.database.session() as session:
@@ -168,4 +226,5 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
         key_prefix=row.key_prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at if row.revoked_at else None,
+        expires_at=row.expires_at,
     )

@@ -302,6 +302,10 @@ class Expression:
         return f"Expression({self.source!r})"
 
 
+LITERAL_HINT = 'a constant is a JMESPath literal in backticks: `"text"`, `42`, `true`'
+"""Appended to a parse error: a plain constant is the usual cause."""
+
+
 def compile_expression(source: str) -> Expression:
     """Compile and check a JMESPath expression; raises `MappingConfigError` with loc `()`."""
     if not isinstance(source, str):
@@ -316,7 +320,9 @@ def compile_expression(source: str) -> Expression:
         parsed = jmespath.compile(source)
     except jmespath_exceptions.JMESPathError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MappingConfigError([((), f"invalid JMESPath {source!r}: {detail}")]) from None
+        raise MappingConfigError(
+            [((), f"invalid JMESPath {source!r}: {detail} ({LITERAL_HINT})")]
+        ) from None
     except RecursionError:
         raise MappingConfigError([((), f"JMESPath {source!r} is nested too deeply")]) from None
     messages = _check_functions(parsed.parsed)

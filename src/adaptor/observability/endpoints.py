@@ -36,8 +36,13 @@ async def ready(services: ServicesDep) -> Response:
     failing = [name for name, state in checks.items() if state != "ok"]
     if services.relay is not None:
         checks["events"] = services.relay.state
+    # Undecryptable stored secrets are reported, not a 503: every replica shares them, so
+    # taking this one out of the load balancer would fix nothing.
+    undecryptable = services.undecryptable_integrations
+    checks["encryption"] = "degraded" if undecryptable else "ok"
+    status = "unavailable" if failing else "degraded" if undecryptable else "ok"
     body: dict[str, object] = {
-        "status": "draining" if services.draining else "ok" if not failing else "unavailable",
+        "status": "draining" if services.draining else status,
         "checks": checks,
         "backends": {
             "database": "postgresql" if not services.database.is_sqlite else "sqlite",
@@ -52,6 +57,11 @@ async def ready(services: ServicesDep) -> Response:
                 " circuit breakers, and no response cache)"
             )
         body["detail"] = detail
+    elif undecryptable:
+        body["detail"] = (
+            f"encryption degraded: the stored secrets of {undecryptable} integration(s) cannot "
+            "be decrypted with any configured ENCRYPTION_KEY; their executions answer auth_failed"
+        )
     unready = bool(failing) or services.draining
     return Response(
         orjson.dumps(body), status_code=503 if unready else 200, media_type="application/json"

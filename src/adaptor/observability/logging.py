@@ -56,23 +56,53 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact_processor,
+    ]
+
+
 def configure_logging(level: str = "info") -> None:
+    """JSON lines on stdout for everything: our structlog events and the standard library's
+    loggers (uvicorn, alembic, asyncio) alike, each redacted by the same processor. Anything
+    meant for a person rather than a log collector (the admin key banner) goes to stderr."""
     numeric = logging.getLevelName(level.upper())
     handler = _StdoutHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
     logging.basicConfig(level=numeric, handlers=[handler], force=True)
-    for noisy in ("uvicorn.access", "aiosqlite", "asyncio", "alembic.runtime.plugins"):
+    for noisy in ("uvicorn.access", "aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn installs handlers of its own
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _redact_processor,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*_shared_processors(), structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+UVICORN_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        "uvicorn": {"propagate": True},
+        "uvicorn.error": {"propagate": True},
+        "uvicorn.access": {"propagate": True},
+    },
+}
+"""Passed to uvicorn so that it keeps the root handler `configure_logging` installed (its
+default configuration would print plain-text lines of its own)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -35,9 +37,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "AiohttpTransport",
+    "Exchange",
     "HttpTransport",
     "PreparedRequest",
     "RawResponse",
+    "record_exchange",
+    "recording_exchanges",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -298,7 +303,7 @@ class AiohttpTransport:
                 return await self._follow(session, request, ssl_verify, started)
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"{safe_url(request.url)} did not answer within {timeout_s:g} s"
+                f"{safe_url(request.url)} did not answer within {seconds(timeout_s)}"
             ) from exc
 
     async def _follow(
@@ -415,3 +420,72 @@ def _client_error(exc: aiohttp.ClientError, url: str) -> UpstreamError:
     if isinstance(exc, aiohttp.ClientResponseError):
         return NetworkError(f"{where} sent an invalid HTTP response")
     return NetworkError(f"calling {where} failed ({type(exc).__name__})")
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: `5 s`, `0.76 s` (never `0.758403 s`)."""
+    return f"{round(value, 2) if value < 10 else round(value, 1):g} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# What was sent, for the debug trace
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request as it went out (after auth) and what came back, or why nothing did."""
+
+    request: PreparedRequest
+    response: RawResponse | None = None
+    error: str | None = None
+
+    def describe(self, max_body_bytes: int = 2048) -> dict[str, object]:
+        """The exchange for a trace: credentials in headers and query redacted, the encoded
+        body truncated past `max_body_bytes`, and of the answer its status, headers and size
+        (not its body, which the result carries already)."""
+        request = self.request
+        body = request.body or b""
+        shown = body[:max_body_bytes].decode("utf-8", "replace")
+        if len(body) > max_body_bytes:
+            shown += f"… ({len(body)} bytes in all)"
+        described: dict[str, object] = {
+            "method": request.method,
+            "url": request.redacted_url().replace("%2A%2A%2A%2A%2A%2A%2A%2A", REDACTED),
+            "headers": request.redacted_headers(),
+            "body": shown if body else None,
+            "body_bytes": len(body),
+        }
+        if self.response is not None:
+            described["response"] = {
+                "status": self.response.status,
+                "headers": dict(self.response.headers),
+                "size_bytes": len(self.response.body),
+                "elapsed_ms": round(self.response.elapsed_ms, 1),
+            }
+        if self.error is not None:
+            described["error"] = self.error
+        return described
+
+
+_exchanges: ContextVar[list[Exchange] | None] = ContextVar("adaptor_exchanges", default=None)
+
+
+@contextmanager
+def recording_exchanges() -> Iterator[list[Exchange]]:
+    """Collect every exchange adapters report (`record_exchange`) inside the block, in this
+    task and the tasks it starts. Outside such a block recording costs one lookup."""
+    sink: list[Exchange] = []
+    token = _exchanges.set(sink)
+    try:
+        yield sink
+    finally:
+        _exchanges.reset(token)
+
+
+def record_exchange(
+    request: PreparedRequest, response: RawResponse | None = None, error: str | None = None
+) -> None:
+    """Report one exchange to the enclosing `recording_exchanges` block, if any."""
+    sink = _exchanges.get()
+    if sink is not None:
+        sink.append(Exchange(request, response, error))

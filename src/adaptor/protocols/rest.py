@@ -9,13 +9,12 @@ GraphQL and outbound webhooks ride on the same builder, parser and transport.
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import math
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from xml.etree.ElementTree import Element, ParseError
@@ -38,7 +37,14 @@ from adaptor.protocols.errors import (
     UpstreamTimeout,
     safe_url,
 )
-from adaptor.protocols.http import REDACTED, HttpTransport, PreparedRequest, RawResponse
+from adaptor.protocols.http import (
+    REDACTED,
+    HttpTransport,
+    PreparedRequest,
+    RawResponse,
+    record_exchange,
+)
+from adaptor.resilience.policy import parse_retry_after
 from adaptor.resilience.retry import RetryManager
 
 if TYPE_CHECKING:
@@ -588,25 +594,6 @@ class RESTResponseParser:
 # The adapter
 
 
-def _retry_after_seconds(value: str, now: float) -> float | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
 def _reset_seconds(value: str, now: float) -> float | None:
     """`X-RateLimit-Reset`: an epoch timestamp (GitHub) or a delay in seconds (IETF draft)."""
     try:
@@ -650,8 +637,6 @@ class RESTIntegration(BaseIntegration):
         *,
         user_agent: str = DEFAULT_USER_AGENT,
         max_retry_after_s: float = 120.0,
-        rate_limit_jitter: float = 0.1,
-        rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(config)
@@ -661,8 +646,6 @@ class RESTIntegration(BaseIntegration):
         self.builder = RESTRequestBuilder(config.base_url, config.headers, user_agent=user_agent)
         self.parser = RESTResponseParser()
         self.max_retry_after_s = max_retry_after_s
-        self.rate_limit_jitter = rate_limit_jitter
-        self._rng = rng or random.Random()
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -686,9 +669,9 @@ class RESTIntegration(BaseIntegration):
 
         Reads Retry-After (seconds or an HTTP date), then `X-RateLimit-Reset`-style headers (an
         epoch timestamp or seconds) on a 429 or an exhausted quota; a 429 with neither backs off
-        exponentially from one second by `retry_attempt` (0 for the first attempt). Adds up to
-        `rate_limit_jitter` of extra wait so clients do not return in lockstep, never less than
-        asked, and caps the result at `max_retry_after_s`.
+        exponentially from one second by `retry_attempt` (0 for the first attempt), and caps
+        the result at `max_retry_after_s`. This is what the upstream asked, reported to the
+        caller as `retry_after` as is: jitter belongs to our own sleeping (`RetryManager`).
         """
         if response.status < 400:
             return None
@@ -697,7 +680,7 @@ class RESTIntegration(BaseIntegration):
         wait: float | None = None
         retry_after = headers.get("retry-after")
         if retry_after is not None:
-            wait = _retry_after_seconds(retry_after, now)
+            wait = parse_retry_after(retry_after, now=datetime.fromtimestamp(now, UTC))
         limited = response.status == 429 or self._quota_exhausted(response)
         if wait is None and limited:
             for name in _RESET_HEADERS:
@@ -709,8 +692,6 @@ class RESTIntegration(BaseIntegration):
             wait = float(2 ** max(0, min(retry_attempt, 16)))
         if wait is None:
             return None
-        wait = min(wait, self.max_retry_after_s)
-        wait += self._rng.uniform(0.0, wait * self.rate_limit_jitter)
         return min(wait, self.max_retry_after_s)
 
     @staticmethod
@@ -798,9 +779,16 @@ class RESTIntegration(BaseIntegration):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise UpstreamTimeout(f"the deadline for {safe_url(request.url)} has passed")
-            raw = await self.transport.send(
-                prepared, timeout_s=min(timeout_s, remaining), ssl_verify=self.config.ssl_verify
-            )
+            try:
+                raw = await self.transport.send(
+                    prepared,
+                    timeout_s=min(timeout_s, remaining),
+                    ssl_verify=self.config.ssl_verify,
+                )
+            except UpstreamError as exc:
+                record_exchange(prepared, error=self._redact(exc.message))
+                raise
+            record_exchange(prepared, raw)
             self._raise_for_status(raw, attempt_number)
             if self.auth_handler.inspects_responses:
                 self._raise_if_expired(raw)

@@ -7,6 +7,7 @@ newest key, after which older keys can be dropped from the variable.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class SecretBox:
                     f"ENCRYPTION_KEY: key #{index + 1} is not a url-safe base64 32-byte Fernet key"
                 ) from None
         self._multi = MultiFernet(fernets)
+        self._fernets = fernets
+        self.fingerprints = [fingerprint(key) for key in keys]
+        """Short digests naming each key, newest first, for messages (never the key)."""
 
     @classmethod
     def from_setting(cls, value: str) -> SecretBox:
@@ -53,6 +57,14 @@ class SecretBox:
                 "a stored secret cannot be decrypted with any configured ENCRYPTION_KEY"
             ) from None
 
+    def can_decrypt(self, token: str) -> bool:
+        """Whether any configured key opens `token` (no JSON parsing)."""
+        try:
+            self._multi.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
     def rotate(self, token: str) -> str:
         """Re-encrypt under the newest key (no-op in effect if already so)."""
         try:
@@ -63,9 +75,29 @@ class SecretBox:
             ) from None
 
 
+def fingerprint(key: str) -> str:
+    """The first 8 hex digits of the key's SHA-256: names a key in messages, reveals nothing."""
+    return hashlib.sha256(key.strip().encode()).hexdigest()[:8]
+
+
+LOCAL_KEY_FILE = "encryption.key"
+
+
+def replace_local_key(data_dir: Path, key: str) -> Path:
+    """Write `key` as the development key file, atomically and readable only by its owner."""
+    path = data_dir / LOCAL_KEY_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.strip() + "\n")
+    os.replace(temporary, path)
+    return path
+
+
 def local_key_file(data_dir: Path) -> tuple[str, bool]:
     """The development key kept in the data folder: (key, whether it was just created)."""
-    path = data_dir / "encryption.key"
+    path = data_dir / LOCAL_KEY_FILE
     if path.exists():
         return path.read_text().strip(), False
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +20,23 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened: one line naming where and why (no secret)."""
+
+
+class SchemaMissing(Exception):
+    """The database has not been migrated (a table the service needs does not exist)."""
+
+
+def describe(url: str) -> str:
+    """Where `url` points, for messages: host, port and database, never the password."""
+    if url.startswith("sqlite"):
+        return f"the SQLite file {url.split('///', 1)[1]}"
+    parts = urlsplit(url)
+    port = parts.port or 5432
+    return f"PostgreSQL at {parts.hostname or 'localhost'}:{port}{parts.path or ''}"
 
 
 class Database:
@@ -50,6 +68,23 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def check(self) -> None:
+        """Raise `DatabaseUnavailable` with one line naming the database and the cause."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            variable = "DATA_DIR" if self.is_sqlite else "POSTGRES_URI"
+            cause = getattr(exc, "orig", None) or exc
+            reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+            password = urlsplit(self.url).password
+            if password:
+                reason = reason.replace(password, "********")
+            raise DatabaseUnavailable(
+                f"{variable}: cannot reach {describe(self.url)} "
+                f"({type(cause).__name__}{': ' + reason if reason else ''})"
+            ) from None
 
     async def ping(self) -> bool:
         try:
