@@ -490,7 +490,7 @@ class OAuth2Handler(BaseAuthHandler):
             if current is None:
                 raise NeedsAuthorization(
                     "this integration is not connected yet: authorize it through "
-                    "POST /api/v2/integrations/{id}/oauth/authorize"
+                    f"{self._authorize_route()}"
                 )
             raise self._reconnect()
         try:
@@ -502,7 +502,7 @@ class OAuth2Handler(BaseAuthHandler):
             expected = current.version if current is not None else 0
             await self._guarded(self.store.mark_needs_reauthorization(expected_version=expected))
             log.warning("auth.oauth2.needs_reauthorization", integration_id=self.integration_id)
-            raise
+            raise self._reconnect() from None
         if issued.refresh_token is None:  # not rotated: the old one stays valid
             issued = TokenSet(
                 access_token=issued.access_token,
@@ -537,8 +537,11 @@ class OAuth2Handler(BaseAuthHandler):
     def _reconnect(self) -> NeedsReauthorization:
         return NeedsReauthorization(
             "the provider refused the stored refresh token: reconnect the integration "
-            "through POST /api/v2/integrations/{id}/oauth/authorize"
+            f"through {self._authorize_route()}"
         )
+
+    def _authorize_route(self) -> str:
+        return f"POST /api/v2/integrations/{self.integration_id or '{id}'}/oauth/authorize"
 
     async def _guarded(self, operation: Awaitable[T]) -> T:
         """A token store call; its failure is an `auth_failed`, never a crash."""
