@@ -55,11 +55,13 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     bind_host = host or settings.http_host
     bind_port = port or settings.http_port
     from adaptor.app import create_app
-    from adaptor.services import check_encryption_setting
+    from adaptor.services import check_encryption_setting, vault_for
+    from adaptor.vault import VaultUnavailable
 
     try:
         check_encryption_setting(settings)
-    except EncryptionKeyError as exc:
+        vault_for(settings)
+    except (EncryptionKeyError, VaultUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Adaptor Service on http://{bind_host}:{bind_port}/docs", err=True)
     try:

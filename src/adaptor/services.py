@@ -27,6 +27,7 @@ from adaptor.storage.kv import KeyValueStore
 from adaptor.storage.kv_failover import FailoverStore
 from adaptor.storage.kv_memory import MemoryStore
 from adaptor.storage.kv_redis import RedisStore
+from adaptor.vault import SecretSealer, VaultSecrets, VaultUnavailable
 
 log = structlog.get_logger("adaptor.services")
 
@@ -50,6 +51,7 @@ class Services:
     runtimes: RuntimeCache
     executions: ExecutionService
     oauth: OAuthService
+    vault: VaultSecrets | None = None
     generated_admin_key: str | None = None
 
     async def close(self) -> None:
@@ -69,6 +71,18 @@ def check_encryption_setting(settings: Settings) -> None:
         raise EncryptionKeyError("ENCRYPTION_KEY: expects a Fernet key; required in production")
 
 
+def vault_for(settings: Settings) -> VaultSecrets | None:
+    """The Vault client when VAULT_URL is set; raises `VaultUnavailable` (one line) when it
+    cannot be reached or refuses VAULT_TOKEN, so the service does not start without it."""
+    if not settings.vault_url:
+        return None
+    if not settings.vault_token:
+        raise VaultUnavailable("VAULT_TOKEN: required when VAULT_URL is set")
+    vault = VaultSecrets(settings.vault_url, settings.vault_token, mount=settings.vault_mount)
+    vault.check()
+    return vault
+
+
 def secret_box_for(settings: Settings) -> SecretBox:
     if settings.encryption_key:
         return SecretBox.from_setting(settings.encryption_key)
@@ -86,6 +100,8 @@ def secret_box_for(settings: Settings) -> SecretBox:
 
 async def build_services(settings: Settings) -> Services:
     secret_box = secret_box_for(settings)
+    vault = vault_for(settings)
+    sealer = SecretSealer(secret_box, vault)
     database = Database(settings.database_url, pool_size=settings.connection_pool_size)
     # With Redis, limits and breakers fall back to this process's memory while it is down,
     # and the response cache is bypassed (see FailoverStore).
@@ -101,7 +117,7 @@ async def build_services(settings: Settings) -> Services:
             await database.migrate()
         mapping = MappingEngine()
         keys = ApiKeyService(database)
-        integrations = IntegrationService(database, secret_box, mapping)
+        integrations = IntegrationService(database, secret_box, mapping, vault=vault)
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),
             pool_size=settings.connection_pool_size,
@@ -112,7 +128,7 @@ async def build_services(settings: Settings) -> Services:
 
         # OAuth2 token requests go through the same guarded transport as upstream calls.
         def token_store(tenant_id: str, integration_id: str) -> OAuthTokenStore:
-            return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id)
+            return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id, sealer)
 
         auth_context = AuthContext(
             transport, token_stores=token_store, custom_handlers=CustomHandlerRegistry()
@@ -160,6 +176,7 @@ async def build_services(settings: Settings) -> Services:
             runtimes=runtimes,
             executions=executions,
             oauth=oauth,
+            vault=vault,
         )
         log_writer.start()
         await runtimes.start()

@@ -21,6 +21,7 @@ from adaptor.pagination import decode_cursor, encode_cursor
 from adaptor.security.crypto import SecretBox
 from adaptor.storage.database import Database
 from adaptor.storage.tables import IntegrationRow
+from adaptor.vault import SecretSealer, VaultSecrets, is_reference
 
 ChangeListener = Callable[[str, str], Awaitable[None]]
 """Called with (tenant_id, integration_id) after a committed change."""
@@ -41,9 +42,11 @@ class IntegrationService:
         secret_box: SecretBox,
         engine: MappingEngine,
         listeners: list[ChangeListener] | None = None,
+        vault: VaultSecrets | None = None,
     ) -> None:
         self.database = database
         self.secret_box = secret_box
+        self.sealer = SecretSealer(secret_box, vault)
         self.engine = engine
         self.listeners: list[ChangeListener] = listeners or []
 
@@ -62,7 +65,7 @@ class IntegrationService:
             row = await IntegrationRepository(session).get(tenant_id, integration_id)
         if row is None:
             raise _not_found(integration_id)
-        secrets = self._secrets(row)
+        secrets = await self._secrets(row)
         config = _config(row, merge_secrets(_document(row), secrets))
         return LoadedIntegration(config=config, secrets=[str(v) for _, v in secrets if v])
 
@@ -90,6 +93,7 @@ class IntegrationService:
         integration_id = spec.integration_id or str(uuid.uuid4())
         document = spec.model_dump(mode="json", exclude={"integration_id"})
         masked, secrets = split_secrets(document)
+        sealed = await self._seal(tenant_id, integration_id, secrets)
         now = datetime.now(UTC)
         row = IntegrationRow(
             integration_id=integration_id,
@@ -100,7 +104,7 @@ class IntegrationService:
             enabled=spec.enabled,
             version=1,
             config=masked,
-            secrets=self.secret_box.encrypt(secrets) if secrets else None,
+            secrets=sealed,
             created_at=now,
             updated_at=now,
         )
@@ -149,6 +153,8 @@ class IntegrationService:
         async with self.database.session() as session:
             for row in await IntegrationRepository(session).all_with_secrets():
                 assert row.secrets is not None
+                if is_reference(row.secrets):
+                    continue  # kept in Vault, which encrypts with its own keys
                 row.secrets = self.secret_box.rotate(row.secrets)
                 count += 1
         return count
@@ -168,7 +174,7 @@ class IntegrationService:
             if row is None:
                 raise _not_found(integration_id)
             _check_etag(row.version, if_match)
-            stored = self._secrets(row)
+            stored = await self._secrets(row)
             document, missing = restore_masked(change(_document(row)), stored)
             problems: list[tuple[Loc, str]] = [
                 (("body", *path), "is masked but no secret is stored for it; send the value")
@@ -188,7 +194,7 @@ class IntegrationService:
                 "enabled": spec.enabled,
                 "version": row.version + 1,
                 "config": masked,
-                "secrets": self.secret_box.encrypt(secrets) if secrets else None,
+                "secrets": await self._seal(tenant_id, integration_id, secrets),
                 "updated_at": now,
             }
             if not await repo.update_if_version(tenant_id, integration_id, row.version, values):
@@ -211,10 +217,19 @@ class IntegrationService:
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
 
-    def _secrets(self, row: IntegrationRow) -> list[list[Any]]:
+    async def _seal(
+        self, tenant_id: str, integration_id: str, secrets: list[list[Any]]
+    ) -> str | None:
+        if not secrets:
+            return None
+        return await self.sealer.seal(
+            secrets, tenant_id=tenant_id, integration_id=integration_id, kind="credentials"
+        )
+
+    async def _secrets(self, row: IntegrationRow) -> list[list[Any]]:
         if not row.secrets:
             return []
-        value = self.secret_box.decrypt(row.secrets)
+        value = await self.sealer.unseal(row.secrets)
         return value if isinstance(value, list) else []
 
     async def _notify(self, tenant_id: str, integration_id: str) -> None:

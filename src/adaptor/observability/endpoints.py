@@ -30,6 +30,8 @@ async def ready(services: ServicesDep) -> Response:
         "database": "ok" if await services.database.ping() else "unreachable",
         "cache": "ok" if cache_up else "degraded" if degraded else "unreachable",
     }
+    if services.vault is not None:
+        checks["vault"] = "ok" if await services.vault.ping() else "unreachable"
     failing = [name for name, state in checks.items() if state != "ok"]
     body = {
         "status": "ok" if not failing else "unavailable",
