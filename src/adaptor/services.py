@@ -162,6 +162,7 @@ async def build_services(settings: Settings) -> Services:
             await cache.invalidate(tenant_id, integration_id)
 
         integrations.listeners += [runtimes.changed, drop_cached_responses]
+        integrations.listeners.append(oauth.integration_changed)
         services = Services(
             settings=settings,
             database=database,

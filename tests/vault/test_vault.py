@@ -146,6 +146,15 @@ async def test_credentials_live_in_vault_and_the_database_keeps_a_reference(
         assert upstream.seen[-1].headers["authorization"] == "Bearer tok-in-vault-42"
         ready = await client.get("/health/ready")
         assert ready.json()["checks"]["vault"] == "ok"
+        deleted = await client.delete(
+            f"/api/v2/integrations/{integration_id}", headers=tenant.headers
+        )
+        assert deleted.status_code == 204
+        with pytest.raises(hvac.exceptions.InvalidPath):
+            bao.client().secrets.kv.v2.read_secret_version(
+                path=f"adaptor/{tenant.tenant_id}/{integration_id}/credentials",
+                raise_on_deleted_version=True,
+            )
 
 
 async def test_oauth_tokens_live_in_vault(

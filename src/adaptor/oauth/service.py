@@ -28,7 +28,7 @@ from adaptor.auth_handlers import (
 )
 from adaptor.auth_handlers.oauth2 import token_endpoint
 from adaptor.domain import AuthType, IntegrationConfig, OAuthTokenInfo
-from adaptor.errors import BadRequest, Conflict
+from adaptor.errors import BadRequest, Conflict, NotFound
 from adaptor.integrations.service import IntegrationService
 from adaptor.oauth.repository import OAuthTokenRepository
 from adaptor.oauth.schemas import AuthorizeResponse, CallbackResult
@@ -324,6 +324,25 @@ class OAuthService:
             )
         except Exception:
             return None
+
+    async def integration_changed(self, tenant_id: str, integration_id: str) -> None:
+        """After any change: a deleted integration's tokens (and, with Vault, its secrets
+        there) are removed."""
+        try:
+            await self.integrations.get(tenant_id, integration_id)
+            return
+        except NotFound:
+            pass
+        await self.token_store(tenant_id, integration_id).forget()
+        vault = self.integrations.sealer.vault
+        if vault is not None:
+            try:
+                for kind in ("credentials", "oauth"):
+                    await vault.destroy(vault.path(tenant_id, integration_id, kind))
+            except VaultUnavailable as exc:
+                log.warning(
+                    "oauth.vault_cleanup_failed", integration_id=integration_id, error=str(exc)
+                )
 
     # reads ---------------------------------------------------------------------------------
 

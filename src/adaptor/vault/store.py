@@ -91,6 +91,19 @@ class VaultSecrets:
             ) from None
         return f"{REFERENCE_PREFIX}{path}@{answer['data']['version']}"
 
+    async def destroy(self, path: str) -> None:
+        """Remove every version at `path` (the integration was deleted)."""
+        try:
+            await asyncio.to_thread(
+                self._client.secrets.kv.v2.delete_metadata_and_all_versions,
+                path=path,
+                mount_point=self.mount,
+            )
+        except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+            raise VaultUnavailable(
+                f"deleting a secret in Vault at {_safe(self.url)} failed ({type(exc).__name__})"
+            ) from None
+
     async def read(self, reference: str) -> Any:
         """The document a reference names."""
         path, _, version = reference.removeprefix(REFERENCE_PREFIX).rpartition("@")
