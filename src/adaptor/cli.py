@@ -121,8 +121,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         )
     from adaptor.app import create_app
     from adaptor.observability.logging import UVICORN_LOG_CONFIG
-    from adaptor.services import check_encryption_setting
+    from adaptor.services import check_encryption_setting, vault_for
     from adaptor.storage.database import Database
+    from adaptor.vault import VaultUnavailable
 
     async def reachable() -> None:
         database = Database(settings.database_url)
@@ -133,8 +134,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     try:
         check_encryption_setting(settings)
+        vault_for(settings)
         asyncio.run(reachable())
-    except _ONE_LINE_ERRORS as exc:
+    except (*_ONE_LINE_ERRORS, VaultUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     _check_port_free(bind_host, bind_port)
     click.echo(

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: default_data_dir(), alias="DATA_DIR")
     encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
     vault_url: str | None = Field(default=None, alias="VAULT_URL")
+    vault_token: str | None = Field(default=None, alias="VAULT_TOKEN", repr=False)
+    vault_mount: str = Field(default="secret", alias="VAULT_MOUNT")
     public_base_url: str | None = Field(
         default=None,
         alias="PUBLIC_BASE_URL",

@@ -35,6 +35,7 @@ from adaptor.storage.kv import KeyValueStore
 from adaptor.storage.kv_failover import FailoverStore
 from adaptor.storage.kv_memory import MemoryStore
 from adaptor.storage.kv_redis import RedisStore
+from adaptor.vault import SecretSealer, VaultSecrets, VaultUnavailable
 from adaptor.webhooks.service import WebhookService
 
 log = structlog.get_logger("adaptor.services")
@@ -64,6 +65,7 @@ class Services:
     outbox: OutboxWriter
     relay: EventRelay | None = None
     tracing: Tracing | None = None
+    vault: VaultSecrets | None = None
     generated_admin_key: str | None = None
     draining: bool = False
     """Set by the first stop signal: readiness answers 503 from then on."""
@@ -103,6 +105,18 @@ def check_encryption_setting(settings: Settings) -> None:
         raise EncryptionKeyError("ENCRYPTION_KEY: expects a Fernet key; required in production")
 
 
+def vault_for(settings: Settings) -> VaultSecrets | None:
+    """The Vault client when VAULT_URL is set; raises `VaultUnavailable` (one line) when it
+    cannot be reached or refuses VAULT_TOKEN, so the service does not start without it."""
+    if not settings.vault_url:
+        return None
+    if not settings.vault_token:
+        raise VaultUnavailable("VAULT_TOKEN: required when VAULT_URL is set")
+    vault = VaultSecrets(settings.vault_url, settings.vault_token, mount=settings.vault_mount)
+    vault.check()
+    return vault
+
+
 def secret_box_for(settings: Settings) -> SecretBox:
     if settings.encryption_key:
         return SecretBox.from_setting(settings.encryption_key)
@@ -120,6 +134,8 @@ def secret_box_for(settings: Settings) -> SecretBox:
 
 async def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Services:
     secret_box = secret_box_for(settings)
+    vault = vault_for(settings)
+    sealer = SecretSealer(secret_box, vault)
     database = Database(settings.database_url, pool_size=settings.connection_pool_size)
     # With Redis, limits and breakers fall back to this process's memory while it is down,
     # and the response cache is bypassed (see FailoverStore).
@@ -143,7 +159,9 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
                 allow_private_networks=settings.allow_private_networks,
             )
         )
-        integrations = IntegrationService(database, secret_box, mapping, adapters=adapters)
+        integrations = IntegrationService(
+            database, secret_box, mapping, adapters=adapters, vault=vault
+        )
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),
             pool_size=settings.connection_pool_size,
@@ -154,7 +172,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
 
         # OAuth2 token requests go through the same guarded transport as upstream calls.
         def token_store(tenant_id: str, integration_id: str) -> OAuthTokenStore:
-            return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id)
+            return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id, sealer)
 
         auth_context = AuthContext(
             transport, token_stores=token_store, custom_handlers=CustomHandlerRegistry()
@@ -195,6 +213,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
 
         tool_catalog = ToolCatalog(integrations, kv)
         integrations.listeners += [runtimes.changed, drop_cached_responses, tool_catalog.changed]
+        integrations.listeners.append(oauth.integration_changed)
         services = Services(
             settings=settings,
             database=database,
@@ -217,6 +236,7 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             ),
             outbox=outbox,
             tracing=tracing,
+            vault=vault,
         )
         if settings.events_url:
             services.relay = EventRelay(

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from adaptor.services import Services
 from tests.conftest import Tenant
 from tests.executions.test_execute import create, execute
 from tests.executions.upstream import Reply, Upstream
@@ -482,3 +483,50 @@ async def test_a_slow_token_endpoint_is_auth_failed(
     assert result["error"]["code"] == "auth_failed"
     assert "token endpoint" in result["error"]["message"]
     assert upstream.count("/v1/me") == 0
+
+
+async def test_deleting_the_integration_deletes_its_tokens(
+    app_client: httpx.AsyncClient,
+    services: Services,
+    tenant: Tenant,
+    upstream: Upstream,
+    provider: Provider,
+) -> None:
+    client = provider.client()
+    integration_id = await create(
+        app_client, tenant, oauth_integration(upstream, provider, client, "client_credentials")
+    )
+    assert (await execute(app_client, tenant, integration_id, "me")).json()["success"] is True
+    store = services.oauth.token_store(tenant.tenant_id, integration_id)
+    assert await store.load(fresh=True) is not None
+    deleted = await app_client.delete(
+        f"/api/v2/integrations/{integration_id}", headers=tenant.headers
+    )
+    assert deleted.status_code == 204
+    assert await store.load() is None
+    assert await store.load(fresh=True) is None
+
+
+async def test_an_expired_state_is_refused_and_exchanges_nothing(
+    app_client: httpx.AsyncClient,
+    tenant: Tenant,
+    upstream: Upstream,
+    provider: Provider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("adaptor.oauth.service.STATE_TTL_S", 0.3)  # ten minutes in production
+    client = provider.client()
+    integration_id = await create(
+        app_client, tenant, oauth_integration(upstream, provider, client, "authorization_code")
+    )
+    response = await app_client.post(
+        f"/api/v2/integrations/{integration_id}/oauth/authorize", headers=tenant.headers
+    )
+    callback = urlsplit(provider.consent(response.json()["authorization_url"]))
+    await asyncio.sleep(0.5)
+    late = await app_client.get(
+        f"{callback.path}?{callback.query}", headers={"Accept": "application/json"}
+    )
+    assert late.status_code == 400
+    assert "expired" in late.json()["detail"]
+    assert provider.token_requests(client) == 0

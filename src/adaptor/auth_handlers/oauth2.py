@@ -71,6 +71,8 @@ CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 DEFAULT_REFRESH_MARGIN_S = 60.0
 DEFAULT_REFRESH_FRACTION = 0.1
 ASSERTION_TTL_S = 300
+AHEAD_RETRY_S = 5.0
+"""After a failed refresh ahead of expiry, the next one waits this long (the token still works)."""
 
 
 def _oauth2_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -226,6 +228,10 @@ class TokenEndpoint:
             obtained_at=now,
         )
 
+    def secrets(self) -> list[str]:
+        """The client secret, if any (for redaction)."""
+        return [self._client_secret] if self._client_secret else []
+
     def _redact(self, text: str) -> str:
         if self._client_secret and len(self._client_secret) >= 3:
             text = text.replace(self._client_secret, "********")
@@ -340,6 +346,7 @@ class OAuth2Handler(BaseAuthHandler):
         self.inspects_responses = self._expired_when is not None
         self._tokens: TokenSet | None = None
         self._renewal: asyncio.Task[TokenSet] | None = None
+        self._ahead_not_before = 0.0
 
     def __repr__(self) -> str:
         return f"OAuth2Handler(flow={self.flow!r}, endpoint={self.endpoint!r})"
@@ -393,7 +400,7 @@ class OAuth2Handler(BaseAuthHandler):
         return bool(self._expired_when.search(data))
 
     def secrets(self) -> list[str]:
-        values = [self.endpoint._client_secret or ""]
+        values = self.endpoint.secrets()
         if self._configured_refresh:
             values.append(self._configured_refresh)
         if self._tokens is not None:
@@ -406,6 +413,8 @@ class OAuth2Handler(BaseAuthHandler):
     def _refresh_ahead(self, tokens: TokenSet) -> None:
         if self._renewal is not None and not self._renewal.done():
             return
+        if self._clock() < self._ahead_not_before:
+            return  # the last attempt failed moments ago: do not hammer the token endpoint
         log.info(
             "auth.oauth2.refresh_ahead",
             integration_id=self.integration_id,
@@ -419,6 +428,7 @@ class OAuth2Handler(BaseAuthHandler):
             return
         exc = task.exception()
         if exc is not None:
+            self._ahead_not_before = self._clock() + AHEAD_RETRY_S
             # The current token is still valid; the next request past the window tries again.
             log.warning(
                 "auth.oauth2.refresh_ahead_failed",
@@ -490,7 +500,7 @@ class OAuth2Handler(BaseAuthHandler):
             if current is None:
                 raise NeedsAuthorization(
                     "this integration is not connected yet: authorize it through "
-                    "POST /api/v2/integrations/{id}/oauth/authorize"
+                    f"{self._authorize_route()}"
                 )
             raise self._reconnect()
         try:
@@ -502,7 +512,7 @@ class OAuth2Handler(BaseAuthHandler):
             expected = current.version if current is not None else 0
             await self._guarded(self.store.mark_needs_reauthorization(expected_version=expected))
             log.warning("auth.oauth2.needs_reauthorization", integration_id=self.integration_id)
-            raise
+            raise self._reconnect() from None
         if issued.refresh_token is None:  # not rotated: the old one stays valid
             issued = TokenSet(
                 access_token=issued.access_token,
@@ -537,8 +547,11 @@ class OAuth2Handler(BaseAuthHandler):
     def _reconnect(self) -> NeedsReauthorization:
         return NeedsReauthorization(
             "the provider refused the stored refresh token: reconnect the integration "
-            "through POST /api/v2/integrations/{id}/oauth/authorize"
+            f"through {self._authorize_route()}"
         )
+
+    def _authorize_route(self) -> str:
+        return f"POST /api/v2/integrations/{self.integration_id or '{id}'}/oauth/authorize"
 
     async def _guarded(self, operation: Awaitable[T]) -> T:
         """A token store call; its failure is an `auth_failed`, never a crash."""

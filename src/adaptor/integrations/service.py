@@ -31,6 +31,7 @@ from adaptor.protocols.registry import AdapterRegistry, default_registry
 from adaptor.security.crypto import EncryptionKeyError, SecretBox
 from adaptor.storage.database import Database
 from adaptor.storage.tables import IntegrationRow
+from adaptor.vault import SecretSealer, VaultSecrets, is_reference
 
 log = structlog.get_logger("adaptor.integrations")
 
@@ -58,9 +59,11 @@ class IntegrationService:
         listeners: list[ChangeListener] | None = None,
         *,
         adapters: AdapterRegistry | None = None,
+        vault: VaultSecrets | None = None,
     ) -> None:
         self.database = database
         self.secret_box = secret_box
+        self.sealer = SecretSealer(secret_box, vault)
         self.engine = engine
         self.adapters = adapters or default_registry()
         """Which integration types can run, and each adapter's save-time checks."""
@@ -81,20 +84,20 @@ class IntegrationService:
             row = await IntegrationRepository(session).get(tenant_id, integration_id)
         if row is None:
             raise _not_found(integration_id)
-        return self._loaded(row)
+        return await self._loaded(row)
 
     async def load_anywhere(self, integration_id: str) -> LoadedIntegration | None:
         """The full configuration with decrypted secrets, whatever its tenant (None if there
         is none): for inbound webhooks, which the sender's signature authenticates."""
         async with self.database.session() as session:
             row = await IntegrationRepository(session).get_anywhere(integration_id)
-        return None if row is None else self._loaded(row)
+        return None if row is None else await self._loaded(row)
 
-    def _loaded(self, row: IntegrationRow) -> LoadedIntegration:
+    async def _loaded(self, row: IntegrationRow) -> LoadedIntegration:
         integration_id = row.integration_id
         secrets_error: str | None = None
         try:
-            secrets = self._secrets(row)
+            secrets = await self._secrets(row)
         except EncryptionKeyError:
             secrets, secrets_error = [], _undecryptable(integration_id)
         try:
@@ -138,6 +141,7 @@ class IntegrationService:
         integration_id = spec.integration_id or str(uuid.uuid4())
         document = spec.model_dump(mode="json", exclude={"integration_id"})
         masked, secrets = split_secrets(document)
+        sealed = await self._seal(tenant_id, integration_id, secrets)
         now = datetime.now(UTC)
         row = IntegrationRow(
             integration_id=integration_id,
@@ -148,7 +152,7 @@ class IntegrationService:
             enabled=spec.enabled,
             version=1,
             config=masked,
-            secrets=self.secret_box.encrypt(secrets) if secrets else None,
+            secrets=sealed,
             created_at=now,
             updated_at=now,
         )
@@ -201,6 +205,8 @@ class IntegrationService:
         async with self.database.session() as session:
             for row in await IntegrationRepository(session).all_with_secrets():
                 assert row.secrets is not None
+                if is_reference(row.secrets):
+                    continue  # kept in Vault, which encrypts with its own keys
                 try:
                     row.secrets = self.secret_box.rotate(row.secrets)
                 except EncryptionKeyError:
@@ -217,7 +223,12 @@ class IntegrationService:
         once at start-up: one decryption per row holding secrets)."""
         async with self.database.session() as session:
             tokens = await IntegrationRepository(session).secret_tokens()
-        return sum(1 for token in tokens if not self.secret_box.can_decrypt(token))
+        return sum(
+            1
+            for token in tokens
+            if not is_reference(token)  # kept in Vault, which has its own keys
+            and not self.secret_box.can_decrypt(token)
+        )
 
     # internals -----------------------------------------------------------------------------
 
@@ -235,7 +246,7 @@ class IntegrationService:
                 raise _not_found(integration_id)
             _check_etag(row.version, if_match)
             try:
-                stored = self._secrets(row)
+                stored = await self._secrets(row)
             except EncryptionKeyError:  # a write that sends every secret again repairs it
                 stored = []
             document, missing = restore_masked(change(_document(row)), stored)
@@ -257,7 +268,7 @@ class IntegrationService:
                 "enabled": spec.enabled,
                 "version": row.version + 1,
                 "config": masked,
-                "secrets": self.secret_box.encrypt(secrets) if secrets else None,
+                "secrets": await self._seal(tenant_id, integration_id, secrets),
                 "updated_at": now,
             }
             if not await repo.update_if_version(tenant_id, integration_id, row.version, values):
@@ -287,10 +298,19 @@ class IntegrationService:
         if problems:
             raise ValidationFailed.of([(("body", *loc), msg) for loc, msg in problems])
 
-    def _secrets(self, row: IntegrationRow) -> list[list[Any]]:
+    async def _seal(
+        self, tenant_id: str, integration_id: str, secrets: list[list[Any]]
+    ) -> str | None:
+        if not secrets:
+            return None
+        return await self.sealer.seal(
+            secrets, tenant_id=tenant_id, integration_id=integration_id, kind="credentials"
+        )
+
+    async def _secrets(self, row: IntegrationRow) -> list[list[Any]]:
         if not row.secrets:
             return []
-        value = self.secret_box.decrypt(row.secrets)
+        value = await self.sealer.unseal(row.secrets)
         return value if isinstance(value, list) else []
 
     async def _notify(self, tenant_id: str, integration_id: str) -> None:

@@ -28,13 +28,14 @@ from adaptor.auth_handlers import (
 )
 from adaptor.auth_handlers.oauth2 import token_endpoint
 from adaptor.domain import AuthType, IntegrationConfig, OAuthTokenInfo
-from adaptor.errors import BadRequest, Conflict
+from adaptor.errors import BadRequest, Conflict, NotFound
 from adaptor.integrations.service import IntegrationService
 from adaptor.oauth.repository import OAuthTokenRepository
 from adaptor.oauth.schemas import AuthorizeResponse, CallbackResult
 from adaptor.security.crypto import SecretBox
 from adaptor.storage.database import Database
 from adaptor.storage.kv import KeyValueStore, StoreError
+from adaptor.vault import SecretSealer, VaultUnavailable, is_reference
 
 log = structlog.get_logger("adaptor.oauth")
 
@@ -64,12 +65,14 @@ class OAuthTokenStore:
         secret_box: SecretBox,
         tenant_id: str,
         integration_id: str,
+        sealer: SecretSealer | None = None,
     ) -> None:
         self.database = database
         self.kv = kv
         self.secret_box = secret_box
         self.tenant_id = tenant_id
         self.integration_id = integration_id
+        self.sealer = sealer or SecretSealer(secret_box)
 
     async def load(self, *, fresh: bool = False) -> TokenSet | None:
         """The newest set: the shared cache's copy, or the database's when `fresh` or on a
@@ -88,10 +91,17 @@ class OAuthTokenStore:
             row = await OAuthTokenRepository(session).get(self.tenant_id, self.integration_id)
             if row is None:
                 return None
-            encrypted, version, status = row.tokens, row.version, row.status
-        tokens = self._decode(encrypted)
-        if tokens is None:
+            stored, version, status = row.tokens, row.version, row.status
+        try:
+            document = await self.sealer.unseal(stored)
+        except VaultUnavailable:
+            raise
+        except Exception:
+            log.warning("oauth.tokens_unreadable", integration_id=self.integration_id)
             return None
+        if not isinstance(document, dict):
+            return None
+        tokens = TokenSet.from_document(document)
         tokens = TokenSet.from_document(
             {**tokens.to_document(), "version": version, "status": status}
         )
@@ -100,7 +110,12 @@ class OAuthTokenStore:
 
     async def save(self, tokens: TokenSet, *, expected_version: int) -> TokenSet | None:
         saved = tokens.with_version(expected_version + 1)
-        encrypted = self.secret_box.encrypt(saved.to_document())
+        encrypted = await self.sealer.seal(
+            saved.to_document(),
+            tenant_id=self.tenant_id,
+            integration_id=self.integration_id,
+            kind="oauth",
+        )
         async with self.database.session() as session:
             written = await OAuthTokenRepository(session).save_if_version(
                 self.tenant_id,
@@ -192,6 +207,11 @@ class OAuthService:
         self._clock = clock
 
     def token_store(self, tenant_id: str, integration_id: str) -> OAuthTokenStore:
+        stores = self.auth_context.token_stores
+        if stores is not None:
+            store = stores(tenant_id, integration_id)
+            if isinstance(store, OAuthTokenStore):
+                return store
         return OAuthTokenStore(self.database, self.kv, self.secret_box, tenant_id, integration_id)
 
     # consent -------------------------------------------------------------------------------
@@ -305,6 +325,25 @@ class OAuthService:
         except Exception:
             return None
 
+    async def integration_changed(self, tenant_id: str, integration_id: str) -> None:
+        """After any change: a deleted integration's tokens (and, with Vault, its secrets
+        there) are removed."""
+        try:
+            await self.integrations.get(tenant_id, integration_id)
+            return
+        except NotFound:
+            pass
+        await self.token_store(tenant_id, integration_id).forget()
+        vault = self.integrations.sealer.vault
+        if vault is not None:
+            try:
+                for kind in ("credentials", "oauth"):
+                    await vault.destroy(vault.path(tenant_id, integration_id, kind))
+            except VaultUnavailable as exc:
+                log.warning(
+                    "oauth.vault_cleanup_failed", integration_id=integration_id, error=str(exc)
+                )
+
     # reads ---------------------------------------------------------------------------------
 
     async def describe(self, config: IntegrationConfig) -> IntegrationConfig:
@@ -335,6 +374,8 @@ async def rotate_token_secrets(database: Database, secret_box: SecretBox) -> int
     count = 0
     async with database.session() as session:
         for row in await OAuthTokenRepository(session).all():
+            if is_reference(row.tokens):
+                continue  # kept in Vault, which encrypts with its own keys
             row.tokens = secret_box.rotate(row.tokens)
             count += 1
     return count

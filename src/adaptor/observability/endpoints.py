@@ -33,6 +33,8 @@ async def ready(services: ServicesDep) -> Response:
         "database": "ok" if await services.database.ping() else "unreachable",
         "cache": "ok" if cache_up else "degraded" if degraded else "unreachable",
     }
+    if services.vault is not None:
+        checks["vault"] = "ok" if await services.vault.ping() else "unreachable"
     failing = [name for name, state in checks.items() if state != "ok"]
     if services.relay is not None:
         checks["events"] = services.relay.state
