@@ -457,7 +457,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_router)  # before /integrations/{integration_id}
     app.include_router(integrations_router)
     app.include_router(executions_router)
-    app.router.routes.append(  # plain ASGI: no FastAPI body parsing or dependencies
-        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    # Plain ASGI (no FastAPI body parsing or dependencies), matched first: a tool call is on
+    # the conversation's path like an execution.
+    app.router.routes.insert(
+        0,
+        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False),
     )
     return app
