@@ -67,6 +67,8 @@ from bench.scenarios import (
     ENCRYPTION_KEY,
     EXECUTE_BODY,
     MAPPED_ENDPOINT,
+    MCP_CALL_BODY,
+    MCP_HEADERS,
     PLAIN_ENDPOINT,
     TENANT,
     expected_mapped_data,
@@ -348,6 +350,29 @@ def _verify_service(name: str, api: contract.Api, key: str, integration_id: str)
     _check(
         cached.get("cached") is True,
         f"{name} {CACHED_ENDPOINT}: the second call was not a cache hit ({cached.get('cached')})",
+    )
+
+
+def _verify_mcp(name: str, api: contract.Api, key: str) -> None:
+    result = contract.mcp_call(api, key, TENANT, MCP_CALL_BODY, MCP_HEADERS)
+    _check(result.get("isError") is False, f"{name} mcp_call: failed: {result.get('content')}")
+    data = result.get("structuredContent")
+    _check(data == expected_plain_data(), f"{name} mcp_call: {_diff(expected_plain_data(), data)}")
+
+
+def _mcp_target(name: str, base_url: str, key: str, marker: str) -> Target:
+    return Target(
+        name=name,
+        url=f"{base_url}/mcp",
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {key}",
+            "X-Tenant-ID": TENANT,
+            **MCP_HEADERS,
+        },
+        body=orjson.dumps(MCP_CALL_BODY),
+        expect=marker,
     )
 
 
@@ -635,6 +660,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     _verify_direct(nginx)
     _verify_reference(reference_url)
     _verify_service("service", api, key, integration_id)
+    _verify_mcp("service", api, key)
     if full_api is not None:
         _verify_service("service-full", full_api, full_key, full_integration)
     _progress("verified: every scenario answers success with the expected data")
@@ -672,6 +698,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "execute_plain",
             "execute, no mapping, small",
             _execute_target("execute_plain", service_url, key, integration_id, PLAIN_ENDPOINT, ok),
+            service,
+        ),
+        Scenario(
+            "mcp_call",
+            "MCP tools/call, no mapping, small",
+            _mcp_target("mcp_call", service_url, key, '"isError":false'),
             service,
         ),
         Scenario(

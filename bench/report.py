@@ -14,6 +14,8 @@ Gates are computed from those medians, all from the same run:
 - `cached_speedup`: execute_cached req/s / execute_mapped req/s at c16; target >= 2.5
 - `p99_ms_mapped_c16`: execute_mapped p99 at c16; target <= 20 ms
 - `rss_growth_mb`: service RSS after - before the memory run (after its warm-up); target <= 10
+- `cpu_ratio_mcp_vs_plain`: mcp_call CPU us/req / execute_plain CPU us/req at c16 (the same
+  endpoint as an MCP tool call); target <= 1.25
 
 Each gate also carries `rounds`, the formula applied within each round, and `range`, their
 min-max, so a reader can tell a robust miss from a marginal one.
@@ -73,6 +75,12 @@ GATES = (
     Gate("cached_speedup", "execute_cached req/s / execute_mapped req/s at c16", 2.5, ">="),
     Gate("p99_ms_mapped_c16", "execute_mapped p99 at c16 (ms)", 20.0, "<="),
     Gate("rss_growth_mb", "service RSS growth over the memory run (MB)", 10.0, "<="),
+    Gate(
+        "cpu_ratio_mcp_vs_plain",
+        "mcp_call CPU us/req / execute_plain CPU us/req at c16",
+        1.25,
+        "<=",
+    ),
 )
 
 
@@ -145,6 +153,11 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
     ),
     "cached_speedup": (("execute_cached", 16, "rps"), ("execute_mapped", 16, "rps"), "/"),
     "p99_ms_mapped_c16": (("execute_mapped", 16, "p99_ms"), None, ""),
+    "cpu_ratio_mcp_vs_plain": (
+        ("mcp_call", 16, "cpu_us_per_req"),
+        ("execute_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
 }
 
 
