@@ -22,6 +22,7 @@ header, in the query, basic, OAuth2 (authorization code, else client credentials
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ FORM_MEDIA: Final = "application/x-www-form-urlencoded"
 IGNORED_HEADERS: Final = frozenset({"accept", "content-type", "authorization"})
 """Header parameters OpenAPI says are ignored (described elsewhere in the document)."""
 
+_BLOCK_TAG = re.compile(r"</?(?:p|br|li|ul|ol|div|h[1-6]|table|tr|td)\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"{([^{}]+)}")
 
@@ -216,7 +219,7 @@ def convert_document(
     description = info.get("description") if isinstance(info.get("description"), str) else None
     spec: dict[str, Any] = {
         "name": name,
-        "description": _short(description, 4000) if description else None,
+        "description": _short(plain_text(description), 4000) if description else None,
         "type": "rest_api",
         "category": "imported",
         "base_url": base_url,
@@ -466,7 +469,13 @@ def _operation_description(operation: dict[str, Any]) -> str | None:
     text = summary if isinstance(summary, str) and summary.strip() else description
     if not isinstance(text, str) or not text.strip():
         return None
-    return _short(" ".join(text.split()), 1000)
+    return _short(plain_text(text), 1000) or None
+
+
+def plain_text(text: str) -> str:
+    """Descriptions as text: HTML tags dropped (Stripe writes `<p>`), entities decoded,
+    whitespace collapsed."""
+    return " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", text))).split())
 
 
 def _short(text: str, limit: int) -> str:
@@ -475,7 +484,7 @@ def _short(text: str, limit: int) -> str:
 
 def _describe(schema: dict[str, Any], description: Any) -> None:
     if isinstance(description, str) and description.strip() and "description" not in schema:
-        schema["description"] = _short(" ".join(description.split()), MAX_DESCRIPTION)
+        schema["description"] = _short(plain_text(description), MAX_DESCRIPTION)
 
 
 # schemas ------------------------------------------------------------------------------------

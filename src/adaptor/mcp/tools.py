@@ -94,7 +94,7 @@ def _tool(
     method = endpoint.method
     return types.Tool(
         name=name,
-        title=f"{integration.name}: {endpoint.description or endpoint_name}"[:200],
+        title=f"{integration.name}: {_headline(endpoint.description) or endpoint_name}",
         description=_description(integration, endpoint_name, endpoint, input_schema),
         input_schema=input_schema,
         output_schema=output_schema_of(endpoint),
@@ -105,6 +105,14 @@ def _tool(
             open_world_hint=True,
         ),
     )
+
+
+def _headline(text: str | None, limit: int = 80) -> str | None:
+    """The first sentence of a description, cut to `limit` characters."""
+    if not text:
+        return None
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _description(
