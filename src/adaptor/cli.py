@@ -236,9 +236,12 @@ def import_openapi(
                 operations=list(operations) or None,
                 dry_run=dry_run,
             )
-            return await ImportService(service).import_openapi(tenant_id, request, path=file)
+            outcome = await ImportService(service).import_openapi(tenant_id, request, path=file)
         finally:
             await database.close()
+        if outcome.stored and settings.redis_url:
+            await _announce_change(settings.redis_url, tenant_id, outcome.integration)
+        return outcome
 
     started = time.perf_counter()
     try:
@@ -265,6 +268,23 @@ def import_openapi(
         err=True,
     )
     click.echo(config.integration_id)
+
+
+async def _announce_change(redis_url: str, tenant_id: str, integration: Any) -> None:
+    """Tell running replicas (their tool lists) about an integration created from the shell."""
+    import orjson
+
+    from adaptor.executions.runtime import CHANGES_CHANNEL
+    from adaptor.storage.kv_redis import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    try:
+        notice = {"t": tenant_id, "i": integration.integration_id}
+        await store.publish(CHANGES_CHANNEL, orjson.dumps(notice))
+    except Exception as exc:  # the replicas' 30 s refresh covers a missed notice
+        click.echo(f"warning: the change notice was not sent ({type(exc).__name__})", err=True)
+    finally:
+        await store.close()
 
 
 @main.command("rotate-key")
