@@ -42,6 +42,14 @@ METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch")
 MAX_SCHEMA_DEPTH: Final = 4
 """Levels of nested schema kept below each input variable."""
 
+MAX_SCHEMA_NODES: Final = 2_000
+"""Most schema nodes in one endpoint's `validation_schema` (inlined references counted each
+time; the largest in the vendors' documents has about 800), so a document whose references fan
+out cannot make an import, or the compiling of its schemas, explode."""
+
+MAX_DOCUMENT_SCHEMA_NODES: Final = 100_000
+"""The same over all of a document's endpoints (Intercom's 231 endpoints hold about 5,000)."""
+
 MAX_DESCRIPTION: Final = 300
 JSON_TYPES: Final = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
 JSON_MEDIA: Final = re.compile(r"^application/([\w.+-]+\+)?json$")
@@ -100,7 +108,18 @@ class _Context:
     resolver: DocumentResolver
     problems: list[tuple[Loc, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    memo: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    memo: dict[tuple[int, int], tuple[dict[str, Any], int]] = field(default_factory=dict)
+    """Converted schemas by (source object, depth), with how many nodes each holds."""
+    emitted: int = 0
+    """Schema nodes produced for the current endpoint (inlined references included)."""
+    emitted_before: int = 0
+    """... and for the endpoints before it."""
+
+    def over_budget(self) -> bool:
+        return (
+            self.emitted > MAX_SCHEMA_NODES
+            or self.emitted_before + self.emitted > MAX_DOCUMENT_SCHEMA_NODES
+        )
 
     def problem(self, loc: Loc, message: str) -> None:
         entry = (tuple(loc), message)
@@ -288,6 +307,8 @@ def _endpoint(
     resolver: Resolver[Any],
     loc: Loc,
 ) -> dict[str, Any]:
+    ctx.emitted_before += ctx.emitted
+    ctx.emitted = 0
     mapping: dict[str, Any] = {
         "path_params": {},
         "query_params": {},
@@ -511,10 +532,16 @@ def _schema(
         memo_key = (key, depth)
         cached = ctx.memo.get(memo_key)
         if cached is None:
-            cached = _schema(ctx, target, target_resolver, loc, depth, seen | {key})
-            ctx.memo[memo_key] = cached
-        return dict(cached)
+            before = ctx.emitted
+            converted = _schema(ctx, target, target_resolver, loc, depth, seen | {key})
+            ctx.memo[memo_key] = (converted, ctx.emitted - before)
+            return dict(converted)
+        ctx.emitted += cached[1]
+        return {} if ctx.over_budget() else dict(cached[0])
 
+    ctx.emitted += 1
+    if ctx.over_budget():
+        return {}  # an endpoint's schema this large accepts the rest as it comes
     out: dict[str, Any] = {}
     types = node.get("type")
     type_list = types if isinstance(types, list) else [types] if isinstance(types, str) else []
@@ -572,13 +599,13 @@ def _schema(
     for keyword, target in (("allOf", "allOf"), ("anyOf", "anyOf"), ("oneOf", "anyOf")):
         parts = node.get(keyword)
         if isinstance(parts, list) and parts:
-            converted = [
+            alternatives = [
                 _schema(ctx, part, resolver, (*loc, keyword, index), next_depth, seen)
                 for index, part in enumerate(parts)
             ]
-            if target == "anyOf" and any(not part for part in converted):
+            if target == "anyOf" and any(not part for part in alternatives):
                 continue  # one alternative accepts anything: so does the whole
-            out.setdefault(target, []).extend(converted)
+            out.setdefault(target, []).extend(alternatives)
     negated = node.get("not")
     if isinstance(negated, dict) and negated:
         converted_not = _schema(ctx, negated, resolver, (*loc, "not"), next_depth, seen)
