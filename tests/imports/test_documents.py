@@ -435,3 +435,20 @@ async def test_documents_that_expand_without_bound_are_refused(
     assert len(response.content) < 200_000  # 40^4 inlined nodes would be gigabytes
     body = response.json()["endpoints"]["create_pet"]["validation_schema"]
     assert set(body["properties"]["variables"]["properties"]) == {f"p{i}" for i in range(40)}
+
+
+async def test_a_relative_server_is_a_path_prefix(
+    app_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    document = petstore()
+    document["servers"] = [{"url": "/api/v3"}]
+    response = await post_import(app_client, tenant, document=document, dry_run=True)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "base_url"]]
+    response = await post_import(
+        app_client, tenant, document=document, base_url="https://pets.example.com", dry_run=True
+    )
+    assert response.status_code == 200, response.text
+    config = response.json()
+    assert config["base_url"] == "https://pets.example.com"
+    assert config["endpoints"]["get_pet_by_id"]["path"] == "/api/v3/pets/{petId}"

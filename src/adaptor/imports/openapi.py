@@ -157,14 +157,14 @@ def convert_document(
     default_server = _server_url(top_servers, ("servers",), ctx)
     base_url = options.base_url.rstrip("/") if options.base_url else None
     prefix = ""
-    if base_url is None and default_server is not None:
-        if default_server.startswith(("http://", "https://")):
-            base_url = default_server.rstrip("/")
-        else:
+    if default_server is not None and not default_server.startswith(("http://", "https://")):
+        prefix = default_server.rstrip("/")  # relative to the API's host: part of each path
+        if base_url is None:
             ctx.notes.append(
                 f"servers[0] is relative ({default_server}): give base_url to reach the API"
             )
-            prefix = default_server.rstrip("/")
+    elif base_url is None and default_server is not None:
+        base_url = default_server.rstrip("/")
 
     wanted = set(options.operations) if options.operations is not None else None
     found: set[str] = set()
