@@ -68,6 +68,8 @@ from bench.scenarios import (
     EXECUTE_BODY,
     GRAPHQL_ENDPOINT,
     MAPPED_ENDPOINT,
+    MCP_CALL_BODY,
+    MCP_HEADERS,
     PLAIN_ENDPOINT,
     TENANT,
     expected_graphql_data,
@@ -409,6 +411,29 @@ def _verify_service(name: str, api: contract.Api, key: str, integration_id: str)
     )
 
 
+def _verify_mcp(name: str, api: contract.Api, key: str) -> None:
+    result = contract.mcp_call(api, key, TENANT, MCP_CALL_BODY, MCP_HEADERS)
+    _check(result.get("isError") is False, f"{name} mcp_call: failed: {result.get('content')}")
+    data = result.get("structuredContent")
+    _check(data == expected_plain_data(), f"{name} mcp_call: {_diff(expected_plain_data(), data)}")
+
+
+def _mcp_target(name: str, base_url: str, key: str, marker: str) -> Target:
+    return Target(
+        name=name,
+        url=f"{base_url}/mcp",
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {key}",
+            "X-Tenant-ID": TENANT,
+            **MCP_HEADERS,
+        },
+        body=orjson.dumps(MCP_CALL_BODY),
+        expect=marker,
+    )
+
+
 def _execute_target(
     name: str, base_url: str, key: str, integration_id: str, endpoint: str, marker: str
 ) -> Target:
@@ -728,6 +753,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     _check(token_requests(nginx.root) == 1, "execute_oauth2: the token was not fetched once")
     graphql = contract.execute(api, key, TENANT, graphql_id, GRAPHQL_ENDPOINT, EXECUTE_BODY)
     _verify_execution(f"service graphql {GRAPHQL_ENDPOINT}", graphql, expected_graphql_data(), None)
+    _verify_mcp("service", api, key)
     if full_api is not None:
         _verify_service("service-full", full_api, full_key, full_integration)
     _progress("verified: every scenario answers success with the expected data")
@@ -771,6 +797,12 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             "execute_graphql",
             "execute, GraphQL query, small",
             _execute_target("execute_graphql", service_url, key, graphql_id, GRAPHQL_ENDPOINT, ok),
+            service,
+        ),
+        Scenario(
+            "mcp_call",
+            "MCP tools/call, no mapping, small",
+            _mcp_target("mcp_call", service_url, key, '"isError":false'),
             service,
         ),
         Scenario(

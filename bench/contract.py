@@ -34,9 +34,10 @@ class Api:
         token: str | None = None,
         tenant: str | None = None,
         timeout: float = 30.0,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """(status, parsed JSON body or None)."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(extra_headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -111,4 +112,15 @@ def execute(
     )
     if status != 200 or not isinstance(result, dict):
         raise BenchError(f"execute {endpoint} answered {_problem(status, result)}")
+    return result
+
+
+def mcp_call(
+    api: Api, key: str, tenant: str, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """`POST /mcp` with one JSON-RPC request → its `result` (HTTP 200 and no error required)."""
+    status, reply = api.call("POST", "/mcp", body, token=key, tenant=tenant, extra_headers=headers)
+    if status != 200 or not isinstance(reply, dict) or not isinstance(reply.get("result"), dict):
+        raise BenchError(f"MCP {body.get('method')} answered {_problem(status, reply)}")
+    result: dict[str, Any] = reply["result"]
     return result

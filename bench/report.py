@@ -16,6 +16,8 @@ Gates are computed from those medians, all from the same run:
 - `rss_growth_mb`: service RSS after - before the memory run (after its warm-up); target <= 10
 - `cpu_ratio_graphql_vs_plain`: execute_graphql CPU us/req / execute_plain CPU us/req at c16;
   target <= 1.1
+- `cpu_ratio_mcp_vs_plain`: mcp_call CPU us/req / execute_plain CPU us/req at c16 (the same
+  endpoint as an MCP tool call); target <= 1.25
 
 Each gate also carries `rounds`, the formula applied within each round, and `range`, their
 min-max, so a reader can tell a robust miss from a marginal one.
@@ -85,6 +87,12 @@ GATES = (
         "cpu_ratio_graphql_vs_plain",
         "execute_graphql CPU us/req / execute_plain CPU us/req at c16",
         1.1,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_mcp_vs_plain",
+        "mcp_call CPU us/req / execute_plain CPU us/req at c16",
+        1.25,
         "<=",
     ),
 )
@@ -166,6 +174,11 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
     ),
     "cpu_ratio_graphql_vs_plain": (
         ("execute_graphql", 16, "cpu_us_per_req"),
+        ("execute_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "cpu_ratio_mcp_vs_plain": (
+        ("mcp_call", 16, "cpu_us_per_req"),
         ("execute_plain", 16, "cpu_us_per_req"),
         "/",
     ),

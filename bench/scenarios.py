@@ -14,6 +14,9 @@ credentials, its token endpoint served by nginx (scenario `execute_oauth2`).
 A third integration, `graphql` on the same nginx, has one endpoint, `get_customer` (scenario
 `execute_graphql`): a query with two variables mapped from the input, POSTed to `/graphql`,
 whose static reply is read through `data_path: data.customer`.
+Scenario `mcp_call` calls `get_customer` as the MCP tool `bench-customers__get_customer`: a
+stateless 2026-07-28 `tools/call` over Streamable HTTP (`POST /mcp`, JSON reply) with the
+execution's input document as the arguments.
 
 The realistic mapping: a request mapping of 3 fields (query `limit` and `email`, header
 `X-Locale`), a response `data_path` that filters the 100 items on `balance > 0` and projects
@@ -70,6 +73,29 @@ EXECUTE_BODY: Final[dict[str, Any]] = {
     "input_data": {"variables": {"limit": 100}, "user_data": {"email": "a@b.c"}},
     "context": {"locale": "en"},
     "options": {},
+}
+
+MCP_TOOL: Final = f"bench-customers__{PLAIN_ENDPOINT}"
+MCP_PROTOCOL: Final = "2026-07-28"
+MCP_CALL_BODY: Final[dict[str, Any]] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": MCP_TOOL,
+        "arguments": {**EXECUTE_BODY["input_data"], "context": EXECUTE_BODY["context"]},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MCP_PROTOCOL,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        },
+    },
+}
+MCP_HEADERS: Final = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": MCP_PROTOCOL,
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": MCP_TOOL,
 }
 
 

@@ -619,8 +619,11 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
     app.include_router(executions_router)
     app.include_router(webhooks_router)
     app.include_router(oauth_router)
-    app.router.routes.append(  # plain ASGI: no FastAPI body parsing or dependencies
-        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    # Plain ASGI (no FastAPI body parsing or dependencies), matched first: a tool call is on
+    # the conversation's path like an execution.
+    app.router.routes.insert(
+        0,
+        Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"], include_in_schema=False),
     )
     if settings.enable_marketplace:
         app.include_router(marketplace_router)

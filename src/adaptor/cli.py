@@ -339,7 +339,10 @@ def import_openapi(
                 operations=list(operations) or None,
                 dry_run=dry_run,
             )
-            return await ImportService(service).import_openapi(tenant_id, request, path=file)
+            outcome = await ImportService(service).import_openapi(tenant_id, request, path=file)
+        if outcome.stored and settings.redis_url:
+            await _announce_change(settings.redis_url, tenant_id, outcome.integration)
+        return outcome
 
     started = time.perf_counter()
     try:
@@ -434,6 +437,23 @@ def marketplace_validate(path: Path) -> None:
         raise click.ClickException(f"{len(exc.problems)} problem(s) in {path}") from None
     endpoints = len(item.template.endpoints)
     click.echo(f"{path}: {item.item_id} is valid ({endpoints} endpoints)")
+
+
+async def _announce_change(redis_url: str, tenant_id: str, integration: Any) -> None:
+    """Tell running replicas (their tool lists) about an integration created from the shell."""
+    import orjson
+
+    from adaptor.executions.runtime import CHANGES_CHANNEL
+    from adaptor.storage.kv_redis import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    try:
+        notice = {"t": tenant_id, "i": integration.integration_id}
+        await store.publish(CHANGES_CHANNEL, orjson.dumps(notice))
+    except Exception as exc:  # the replicas' 30 s refresh covers a missed notice
+        click.echo(f"warning: the change notice was not sent ({type(exc).__name__})", err=True)
+    finally:
+        await store.close()
 
 
 @main.command("rotate-key")

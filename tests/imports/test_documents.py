@@ -403,3 +403,52 @@ async def test_the_import_route_has_its_own_body_limit(
         headers={**tenant.headers, "Content-Type": "application/json"},
     )
     assert too_big.status_code == 413
+
+
+async def test_documents_that_expand_without_bound_are_refused(
+    app_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    # A "billion laughs" YAML: each level repeats the previous one nine times.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    text = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n" + "\n".join(levels)
+    response = await post_import(app_client, tenant, document=text)
+    assert response.status_code == 422
+    assert "expands to more than" in response.json()["errors"][0]["msg"]
+
+    # References that fan out: each schema has 40 properties referring to the next one.
+    schemas = {
+        f"S{n}": {
+            "type": "object",
+            "properties": {f"p{i}": {"$ref": f"#/components/schemas/S{n + 1}"} for i in range(40)},
+        }
+        for n in range(8)
+    }
+    schemas["S8"] = {"type": "string"}
+    document = petstore()
+    document["components"]["schemas"].update(schemas)
+    document["paths"]["/pets"]["post"]["requestBody"]["content"]["application/json"]["schema"] = {
+        "$ref": "#/components/schemas/S0"
+    }
+    response = await post_import(app_client, tenant, document=document, dry_run=True)
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.content) < 200_000  # 40^4 inlined nodes would be gigabytes
+    body = response.json()["endpoints"]["create_pet"]["validation_schema"]
+    assert set(body["properties"]["variables"]["properties"]) == {f"p{i}" for i in range(40)}
+
+
+async def test_a_relative_server_is_a_path_prefix(
+    app_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    document = petstore()
+    document["servers"] = [{"url": "/api/v3"}]
+    response = await post_import(app_client, tenant, document=document, dry_run=True)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "base_url"]]
+    response = await post_import(
+        app_client, tenant, document=document, base_url="https://pets.example.com", dry_run=True
+    )
+    assert response.status_code == 200, response.text
+    config = response.json()
+    assert config["base_url"] == "https://pets.example.com"
+    assert config["endpoints"]["get_pet_by_id"]["path"] == "/api/v3/pets/{petId}"

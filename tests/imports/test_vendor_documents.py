@@ -4,6 +4,7 @@ multi-file SendGrid layout imports through the CLI, its `$ref`s reaching sibling
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import yaml
 from click.testing import CliRunner
 
 from adaptor.cli import main
+from adaptor.executions.runtime import CHANGES_CHANNEL
 from adaptor.imports import DocumentResolver, ImportOptions, convert_document, load_document
+from adaptor.storage.kv_redis import RedisStore
 from tests.conftest import ENCRYPTION_KEY, Tenant
 from tests.imports.conftest import MEASURED
 from tests.prism import SHARED_OPENAPI
@@ -96,7 +99,7 @@ async def test_swagger_2_documents_are_refused(
     assert "OpenAPI 3.0 and 3.1" in problem["detail"]
 
 
-def cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+def cli(tmp_path: Path, *args: str, redis_url: str = "") -> tuple[int, str, str]:
     runner = CliRunner()
     result = runner.invoke(
         main,
@@ -105,7 +108,7 @@ def cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
             "DATA_DIR": str(tmp_path / "data"),
             "ENCRYPTION_KEY": ENCRYPTION_KEY,
             "POSTGRES_URI": "",
-            "REDIS_URL": "",
+            "REDIS_URL": redis_url,
         },
         catch_exceptions=False,
     )
@@ -200,3 +203,25 @@ def test_the_cli_never_leaves_the_documents_folder(tmp_path: Path) -> None:
     code, out, err = cli(tmp_path, "import", "openapi", str(root), "--tenant", "acme", "--dry-run")
     assert code == 0, err
     assert out.splitlines() == ["a\tGET\t/a"]
+
+
+async def test_an_import_from_the_shell_notifies_the_running_replicas(
+    tmp_path: Path, redis_url: str
+) -> None:
+    store = RedisStore.from_url(redis_url)
+    try:
+        async with store.subscribe(CHANGES_CHANNEL) as notices:
+            stripe = str(SHARED_OPENAPI / "stripe.json")
+            code, out, err = await asyncio.to_thread(
+                cli, tmp_path, "import", "openapi", stripe, "--tenant", "acme", redis_url=redis_url
+            )
+            assert code == 0, err
+            integration_id = out.splitlines()[-1]
+            async with asyncio.timeout(10):
+                async for raw in notices:
+                    notice = orjson.loads(raw)
+                    if notice["i"] == integration_id:
+                        break
+            assert notice == {"t": "acme", "i": integration_id}
+    finally:
+        await store.close()

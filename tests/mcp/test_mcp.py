@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
 import mcp_types as types
+import orjson
 import pytest
+from fastapi import FastAPI
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 
@@ -300,3 +303,64 @@ async def test_a_tool_call_is_logged_with_the_callers_request_id(
     ]
     metrics = await api.get("/metrics")
     assert integration_id in metrics.text
+
+
+def canonical(answer: Any) -> str:
+    text = orjson.dumps(answer, option=orjson.OPT_SORT_KEYS).decode()
+    return re.sub(r"\d", "#", text)
+
+
+async def test_the_direct_path_answers_exactly_as_the_sdk(
+    app: FastAPI, api: httpx.AsyncClient, stripe_prism: str
+) -> None:
+    service = app.state.services.mcp
+
+    async def call(tenant: Tenant, arguments: dict[str, Any], request_id: str) -> tuple[int, Any]:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {
+                "name": "payments-stripe__get_customer",
+                "arguments": arguments,
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+                },
+            },
+        }
+        headers = {
+            **tenant.headers,
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": "payments-stripe__get_customer",
+            "X-Request-ID": request_id,
+        }
+        response = await api.post("/mcp", json=body, headers=headers)
+        assert response.headers["content-type"] == "application/json"
+        return response.status_code, response.json()
+
+    cases = [
+        ({"variables": {"customer_id": "cus_1"}}, "req-ok"),
+        ({"variables": {}}, "req-invalid"),
+        ({"variables": {"customer_id": "cus_2"}}, "req-limited"),
+    ]
+    answers = {}
+    for direct in (True, False):
+        service.direct_calls = direct
+        tenant = await new_tenant(api)  # each round with a rate limit of its own
+        await create(api, tenant, payments(stripe_prism, rate_limit={"requests_per_minute": 1}))
+        for arguments, request_id in cases:
+            answers[(direct, request_id)] = await call(tenant, arguments, request_id)
+    for _, request_id in cases:
+        # The same JSON (keys in any order); the limiter words its wait to a tenth of a second,
+        # so digits are compared as "#".
+        direct, sdk = (canonical(answers[(d, request_id)]) for d in (True, False))
+        assert direct == sdk, request_id
+    status, ok = answers[(True, "req-ok")]
+    assert status == 200
+    assert ok["result"]["isError"] is False
+    assert ok["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "adaptor-service"
+    assert answers[(True, "req-limited")][1]["result"]["isError"] is True

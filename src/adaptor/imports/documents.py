@@ -45,11 +45,26 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def _string_keys(node: Any) -> Any:
+MAX_YAML_NODES = 5_000_000
+"""Most values a YAML document may expand to: aliases may repeat (or nest) an anchored value,
+and the result is plain JSON data, so repetition is paid in full."""
+
+MAX_DEPTH = 500
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _json_data(node: Any, budget: list[int], depth: int = 0) -> Any:
+    """YAML data as JSON data (string keys), within `MAX_YAML_NODES` and `MAX_DEPTH`."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise _TooLarge
     if isinstance(node, dict):
-        return {str(key): _string_keys(value) for key, value in node.items()}
+        return {str(key): _json_data(value, budget, depth + 1) for key, value in node.items()}
     if isinstance(node, list):
-        return [_string_keys(value) for value in node]
+        return [_json_data(value, budget, depth + 1) for value in node]
     return node
 
 
@@ -69,7 +84,12 @@ def parse_text(text: str | bytes) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         reason = getattr(exc, "problem", None) or "cannot be read"
         raise ImportProblems([((), f"is neither JSON nor valid YAML{where}: {reason}")]) from None
-    return _string_keys(value)
+    try:
+        return _json_data(value, [MAX_YAML_NODES])
+    except _TooLarge:
+        raise ImportProblems(
+            [((), f"expands to more than {MAX_YAML_NODES:,} values or {MAX_DEPTH} levels")]
+        ) from None
 
 
 def load_document(document: str | bytes | dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ header, in the query, basic, OAuth2 (authorization code, else client credentials
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,14 @@ METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch")
 MAX_SCHEMA_DEPTH: Final = 4
 """Levels of nested schema kept below each input variable."""
 
+MAX_SCHEMA_NODES: Final = 2_000
+"""Most schema nodes in one endpoint's `validation_schema` (inlined references counted each
+time; the largest in the vendors' documents has about 800), so a document whose references fan
+out cannot make an import, or the compiling of its schemas, explode."""
+
+MAX_DOCUMENT_SCHEMA_NODES: Final = 100_000
+"""The same over all of a document's endpoints (Intercom's 231 endpoints hold about 5,000)."""
+
 MAX_DESCRIPTION: Final = 300
 JSON_TYPES: Final = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
 JSON_MEDIA: Final = re.compile(r"^application/([\w.+-]+\+)?json$")
@@ -48,6 +57,8 @@ FORM_MEDIA: Final = "application/x-www-form-urlencoded"
 IGNORED_HEADERS: Final = frozenset({"accept", "content-type", "authorization"})
 """Header parameters OpenAPI says are ignored (described elsewhere in the document)."""
 
+_BLOCK_TAG = re.compile(r"</?(?:p|br|li|ul|ol|div|h[1-6]|table|tr|td)\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"{([^{}]+)}")
 
@@ -97,7 +108,18 @@ class _Context:
     resolver: DocumentResolver
     problems: list[tuple[Loc, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    memo: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    memo: dict[tuple[int, int], tuple[dict[str, Any], int]] = field(default_factory=dict)
+    """Converted schemas by (source object, depth), with how many nodes each holds."""
+    emitted: int = 0
+    """Schema nodes produced for the current endpoint (inlined references included)."""
+    emitted_before: int = 0
+    """... and for the endpoints before it."""
+
+    def over_budget(self) -> bool:
+        return (
+            self.emitted > MAX_SCHEMA_NODES
+            or self.emitted_before + self.emitted > MAX_DOCUMENT_SCHEMA_NODES
+        )
 
     def problem(self, loc: Loc, message: str) -> None:
         entry = (tuple(loc), message)
@@ -135,14 +157,14 @@ def convert_document(
     default_server = _server_url(top_servers, ("servers",), ctx)
     base_url = options.base_url.rstrip("/") if options.base_url else None
     prefix = ""
-    if base_url is None and default_server is not None:
-        if default_server.startswith(("http://", "https://")):
-            base_url = default_server.rstrip("/")
-        else:
+    if default_server is not None and not default_server.startswith(("http://", "https://")):
+        prefix = default_server.rstrip("/")  # relative to the API's host: part of each path
+        if base_url is None:
             ctx.notes.append(
                 f"servers[0] is relative ({default_server}): give base_url to reach the API"
             )
-            prefix = default_server.rstrip("/")
+    elif base_url is None and default_server is not None:
+        base_url = default_server.rstrip("/")
 
     wanted = set(options.operations) if options.operations is not None else None
     found: set[str] = set()
@@ -216,7 +238,7 @@ def convert_document(
     description = info.get("description") if isinstance(info.get("description"), str) else None
     spec: dict[str, Any] = {
         "name": name,
-        "description": _short(description, 4000) if description else None,
+        "description": _short(plain_text(description), 4000) if description else None,
         "type": "rest_api",
         "category": "imported",
         "base_url": base_url,
@@ -285,6 +307,8 @@ def _endpoint(
     resolver: Resolver[Any],
     loc: Loc,
 ) -> dict[str, Any]:
+    ctx.emitted_before += ctx.emitted
+    ctx.emitted = 0
     mapping: dict[str, Any] = {
         "path_params": {},
         "query_params": {},
@@ -466,7 +490,13 @@ def _operation_description(operation: dict[str, Any]) -> str | None:
     text = summary if isinstance(summary, str) and summary.strip() else description
     if not isinstance(text, str) or not text.strip():
         return None
-    return _short(" ".join(text.split()), 1000)
+    return _short(plain_text(text), 1000) or None
+
+
+def plain_text(text: str) -> str:
+    """Descriptions as text: HTML tags dropped (Stripe writes `<p>`), entities decoded,
+    whitespace collapsed."""
+    return " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", text))).split())
 
 
 def _short(text: str, limit: int) -> str:
@@ -475,7 +505,7 @@ def _short(text: str, limit: int) -> str:
 
 def _describe(schema: dict[str, Any], description: Any) -> None:
     if isinstance(description, str) and description.strip() and "description" not in schema:
-        schema["description"] = _short(" ".join(description.split()), MAX_DESCRIPTION)
+        schema["description"] = _short(plain_text(description), MAX_DESCRIPTION)
 
 
 # schemas ------------------------------------------------------------------------------------
@@ -502,10 +532,16 @@ def _schema(
         memo_key = (key, depth)
         cached = ctx.memo.get(memo_key)
         if cached is None:
-            cached = _schema(ctx, target, target_resolver, loc, depth, seen | {key})
-            ctx.memo[memo_key] = cached
-        return dict(cached)
+            before = ctx.emitted
+            converted = _schema(ctx, target, target_resolver, loc, depth, seen | {key})
+            ctx.memo[memo_key] = (converted, ctx.emitted - before)
+            return dict(converted)
+        ctx.emitted += cached[1]
+        return {} if ctx.over_budget() else dict(cached[0])
 
+    ctx.emitted += 1
+    if ctx.over_budget():
+        return {}  # an endpoint's schema this large accepts the rest as it comes
     out: dict[str, Any] = {}
     types = node.get("type")
     type_list = types if isinstance(types, list) else [types] if isinstance(types, str) else []
@@ -563,13 +599,13 @@ def _schema(
     for keyword, target in (("allOf", "allOf"), ("anyOf", "anyOf"), ("oneOf", "anyOf")):
         parts = node.get(keyword)
         if isinstance(parts, list) and parts:
-            converted = [
+            alternatives = [
                 _schema(ctx, part, resolver, (*loc, keyword, index), next_depth, seen)
                 for index, part in enumerate(parts)
             ]
-            if target == "anyOf" and any(not part for part in converted):
+            if target == "anyOf" and any(not part for part in alternatives):
                 continue  # one alternative accepts anything: so does the whole
-            out.setdefault(target, []).extend(converted)
+            out.setdefault(target, []).extend(alternatives)
     negated = node.get("not")
     if isinstance(negated, dict) and negated:
         converted_not = _schema(ctx, negated, resolver, (*loc, "not"), next_depth, seen)

@@ -69,6 +69,13 @@ class ToolCatalog:
             self._entries[tenant_id] = (self._clock(), built)
         return built
 
+    def cached(self, tenant_id: str) -> TenantTools | None:
+        """The tenant's list if it is cached and fresh (no I/O)."""
+        entry = self._entries.get(tenant_id)
+        if entry is not None and self._clock() - entry[0] < self.ttl_s:
+            return entry[1]
+        return None
+
     def listen_handler(self, tenant_id: str) -> ListenHandler:
         """The `subscriptions/listen` handler for the tenant's streams (only its own events)."""
         handler = self._listen_handlers.get(tenant_id)

@@ -14,7 +14,8 @@ import orjson
 
 from adaptor.dependencies import resolve_tenant
 from adaptor.errors import AdaptorError
-from adaptor.mcp.server import TENANT_KEY
+from adaptor.mcp import direct
+from adaptor.mcp.server import CURRENT_TENANT, TENANT_KEY
 
 MCP_PATH = "/mcp"
 
@@ -24,21 +25,75 @@ class McpEndpoint:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         services = scope["app"].state.services
-        authorization: str | None = None
-        tenant_header: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
-            elif name == b"x-tenant-id" and tenant_header is None:
-                tenant_header = value.decode("latin-1")
+        headers: dict[str, str] = {}
+        repeated = False
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1")
+            repeated = repeated or name in headers
+            headers.setdefault(name, raw_value.decode("latin-1"))
         try:
-            caller = await services.keys.authenticate(authorization)
-            tenant_id = resolve_tenant(caller, tenant_header)
+            caller = await services.keys.authenticate(headers.get("authorization"))
+            tenant_id = resolve_tenant(caller, headers.get("x-tenant-id"))
         except AdaptorError as exc:
             await _problem(exc, send)
             return
-        scope.setdefault("state", {})[TENANT_KEY] = tenant_id
-        await services.mcp.handle(scope, receive, send)
+        state = scope.setdefault("state", {})
+        state[TENANT_KEY] = tenant_id
+        token = CURRENT_TENANT.set(tenant_id)
+        try:
+            if (
+                services.mcp.direct_calls
+                and scope["method"] == "POST"
+                and not repeated
+                and direct.eligible(headers)
+            ):
+                body = await _read_body(receive)
+                if body is None:
+                    return  # the client went away
+                payload = await direct.answer(
+                    services.mcp, tenant_id, state.get("request_id"), headers, body
+                )
+                if payload is not None:
+                    await _send_json(payload, send)
+                    return
+                receive = _replay(body, receive)
+            await services.mcp.handle(scope, receive, send)
+        finally:
+            CURRENT_TENANT.reset(token)
+
+
+async def _read_body(receive: Any) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A `receive` that hands over the body already read, then defers to the server's."""
+    pending = True
+
+    async def replay() -> Any:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_json(payload: bytes, send: Any) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode("ascii")),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _problem(exc: AdaptorError, send: Any) -> None:

@@ -7,7 +7,7 @@ tool catalog from the shared store's change notices, so a stream open on one rep
 about a change made through another. Handshake-era clients (2025-06-18, 2025-11-25) are
 served the same tools; having no session, they re-list instead of being notified.
 
-`tools/call` runs the endpoint through `ExecutionService.execute_integration` with the
+`tools/call` runs the endpoint through `ExecutionService.execute_serialised` with the
 arguments as `input_data` and the HTTP request's id, exactly as `POST /execute` does (same
 validation, limits, cache, breaker, logs and metrics).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
@@ -26,11 +27,13 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from adaptor import __version__
-from adaptor.domain import ExecutionResult
 from adaptor.errors import AdaptorError, Conflict, NotFound, ValidationFailed
 from adaptor.executions.service import ExecutionService
 from adaptor.mcp.catalog import ToolCatalog
 from adaptor.mcp.tools import structured
+
+CURRENT_TENANT: ContextVar[str | None] = ContextVar("mcp_tenant", default=None)
+"""The authenticated tenant of the request being served (set by the `/mcp` endpoint)."""
 
 TENANT_KEY = "mcp_tenant"
 """Where the authenticated tenant sits in the ASGI scope's `state` for the handlers."""
@@ -54,6 +57,8 @@ class McpService:
     ) -> None:
         self.catalog = catalog
         self.executions = executions
+        self.direct_calls = True
+        """Answer plain 2026-07-28 tool calls on the direct path (see `adaptor.mcp.direct`)."""
         self.server: Server[Any] = Server(
             "adaptor-service",
             version=__version__,
@@ -62,7 +67,15 @@ class McpService:
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_subscriptions_listen=self._listen,
+            get_tool_input_schema=self._input_schema,
         )
+        self.server_info = self.server.server_info.model_dump(
+            by_alias=True, mode="json", exclude_none=True
+        )
+        """The `serverInfo` stamp of 2026-07-28 results (for the direct path)."""
+        # The SDK's default OpenTelemetry span per message: the service has no tracer, and the
+        # span is a measurable share of a call's CPU.
+        self.server.middleware = []
         self.manager = StreamableHTTPSessionManager(
             self.server,
             stateless=True,
@@ -82,6 +95,14 @@ class McpService:
 
     # handlers ---------------------------------------------------------------------------------
 
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        """For the transport's `Mcp-Param-*` header check, which would otherwise run the
+        whole `tools/list` handler on every call: the caller's cached tool, if listed."""
+        tenant_id = CURRENT_TENANT.get()
+        cached = self.catalog.cached(tenant_id) if tenant_id is not None else None
+        tool = cached.by_name.get(name) if cached is not None else None
+        return tool.input_schema if tool is not None else None
+
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -93,29 +114,34 @@ class McpService:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         tenant_id, request_id = _caller(ctx)
-        tenant_tools = await self.catalog.tools(tenant_id)
-        target = tenant_tools.targets.get(params.name)
-        if target is None:
+        result = await self.call_tool(tenant_id, request_id, params.name, params.arguments or {})
+        if result is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        return result
+
+    async def call_tool(
+        self, tenant_id: str, request_id: str | None, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult | None:
+        """Run the tool `name` of the tenant with `arguments` as `input_data` (None: no such
+        tool). Failures are results with `isError`, as the protocol wants them."""
+        target = (await self.catalog.tools(tenant_id)).targets.get(name)
+        if target is None:
+            return None
         try:
-            result = await self.executions.execute_integration(
-                tenant_id,
-                target.integration_id,
-                target.endpoint,
-                params.arguments or {},
-                request_id=request_id,
+            payload = await self.executions.execute_serialised(
+                tenant_id, target.integration_id, target.endpoint, arguments, request_id=request_id
             )
         except ValidationFailed as exc:
-            arguments = [
+            problems = [
                 {"argument": ".".join(map(str, _argument(e["loc"]))), "msg": e["msg"]}
                 for e in exc.errors
             ]
-            named = "; ".join(f"{a['argument'] or '(arguments)'}: {a['msg']}" for a in arguments)
+            named = "; ".join(f"{a['argument'] or '(arguments)'}: {a['msg']}" for a in problems)
             return _failure(
                 "validation_failed",
                 f"The arguments do not fit the tool's input schema: {named}",
                 request_id=request_id,
-                errors=arguments,
+                errors=problems,
             )
         except NotFound as exc:
             await self.catalog.changed(tenant_id, target.integration_id)
@@ -125,7 +151,7 @@ class McpService:
             return _failure("integration_disabled", exc.message, request_id=request_id)
         except AdaptorError as exc:
             return _failure("rejected", exc.message, request_id=request_id)
-        return _result(result)
+        return _result(orjson.loads(payload))
 
     async def _listen(
         self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
@@ -150,22 +176,22 @@ def _argument(loc: list[Any]) -> list[Any]:
     return loc[2:] if loc[:2] == ["body", "input_data"] else loc
 
 
-def _result(result: ExecutionResult) -> types.CallToolResult:
-    if result.success:
-        summary = result.metadata.get("summary")
-        text = summary if isinstance(summary, str) and summary else _json_text(result.data)
+def _result(result: dict[str, Any]) -> types.CallToolResult:
+    """The tool result for an `ExecutionResult` document (as `/execute` would answer it)."""
+    if result["success"]:
+        summary = (result.get("metadata") or {}).get("summary")
+        data = result.get("data")
+        text = summary if isinstance(summary, str) and summary else _json_text(data)
         return types.CallToolResult(
-            content=[types.TextContent(text=text)], structured_content=structured(result.data)
+            content=[types.TextContent(text=text)], structured_content=structured(data)
         )
-    error = result.error
-    code = str(error.code) if error is not None else "upstream_error"
-    message = error.message if error is not None else "The call failed"
+    error = result.get("error") or {}
     return _failure(
-        code,
-        message,
-        request_id=result.request_id,
-        retry_after=error.retry_after if error is not None else None,
-        status_code=result.metadata.get("status_code"),
+        str(error.get("code") or "upstream_error"),
+        str(error.get("message") or "The call failed"),
+        request_id=result.get("request_id"),
+        retry_after=error.get("retry_after"),
+        status_code=(result.get("metadata") or {}).get("status_code"),
     )
 
 

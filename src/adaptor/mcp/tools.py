@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import mcp_types as types
+import orjson
 
 from adaptor.domain import EndpointConfig, HttpMethod, IntegrationConfig
 
@@ -50,6 +51,9 @@ class TenantTools:
 
     tools: list[types.Tool]
     targets: dict[str, ToolTarget]
+    by_name: dict[str, types.Tool]
+    header_bound: frozenset[str] = frozenset()
+    """Tools whose input schema declares `x-mcp-header` parameters (checked by the SDK)."""
 
 
 def slug(text: str) -> str:
@@ -69,7 +73,10 @@ def build_tools(integrations: Iterable[IntegrationConfig]) -> TenantTools:
             name = tool_name(prefix, endpoint_name, integration.integration_id, taken=targets)
             targets[name] = ToolTarget(integration.integration_id, integration.name, endpoint_name)
             tools.append(_tool(name, integration, endpoint_name, endpoint))
-    return TenantTools(tools, targets)
+    header_bound = frozenset(
+        tool.name for tool in tools if b'"x-mcp-header"' in orjson.dumps(tool.input_schema)
+    )
+    return TenantTools(tools, targets, {tool.name: tool for tool in tools}, header_bound)
 
 
 def tool_name(prefix: str, endpoint: str, integration_id: str, *, taken: Iterable[str]) -> str:
@@ -87,7 +94,7 @@ def _tool(
     method = endpoint.method
     return types.Tool(
         name=name,
-        title=f"{integration.name}: {endpoint.description or endpoint_name}"[:200],
+        title=f"{integration.name}: {_headline(endpoint.description) or endpoint_name}",
         description=_description(integration, endpoint_name, endpoint, input_schema),
         input_schema=input_schema,
         output_schema=output_schema_of(endpoint),
@@ -98,6 +105,14 @@ def _tool(
             open_world_hint=True,
         ),
     )
+
+
+def _headline(text: str | None, limit: int = 80) -> str | None:
+    """The first sentence of a description, cut to `limit` characters."""
+    if not text:
+        return None
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _description(
