@@ -86,6 +86,7 @@ def test_serve_refuses_a_malformed_encryption_key_before_starting(
 ) -> None:
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr("adaptor.drain.DrainingServer.run", lambda *args: started.append(args))
     result = CliRunner().invoke(main, ["serve"], env={**env, "ENCRYPTION_KEY": "not-a-key"})
     assert result.exit_code == 1
     assert "ENCRYPTION_KEY" in result.output
@@ -99,6 +100,7 @@ def test_serve_leaves_the_development_key_to_the_app(
     key file on a first start."""
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr("adaptor.drain.DrainingServer.run", lambda *args: started.append(args))
     port = str(free_port())  # serve checks that its port is free before starting
     result = CliRunner().invoke(main, ["serve", "--port", port], env={**env, "ENCRYPTION_KEY": ""})
     assert result.exit_code == 0, result.output

@@ -157,8 +157,10 @@ def nats_case(tmp_path: Path) -> SinkCase:
             js = nc.jetstream()
             stream = await js.find_stream_name_by_subject(subject)
             info = await js.stream_info(stream)
-            found = []
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            found: list[dict[str, Any]] = []
+            if not info.state.messages:
+                return found
+            for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
                 message = await js.get_msg(stream, seq)
                 assert message.data is not None
                 found.append(orjson.loads(message.data))

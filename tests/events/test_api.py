@@ -8,111 +8,98 @@ from typing import Any
 
 import httpx
 import orjson
-from redis.asyncio import Redis
 
 from adaptor.app import create_app
 from tests.conftest import ADMIN_KEY, Backend, Tenant, make_settings, new_tenant, serve_app
-from tests.events.conftest import eventually
+from tests.events.conftest import SinkCase, eventually
 from tests.executions.upstream import Reply, Upstream
 from tests.integrations.payloads import rest_integration
 
 SECRET = "sk_live_SECRET_1234567890"
 
 
-async def read_stream(redis_url: str, stream: str) -> list[bytes]:
-    client = Redis.from_url(redis_url)
-    try:
-        return [fields[b"event"] for _, fields in await client.xrange(stream)]
-    finally:
-        await client.aclose()
-
-
 async def test_changes_and_executions_arrive_as_cloudevents_without_secrets(
-    tmp_path: Path, backend: Backend, redis_url: str, upstream: Upstream
+    tmp_path: Path, backend: Backend, sink_case: SinkCase, upstream: Upstream
 ) -> None:
-    stream = f"adaptor-test-events-{uuid.uuid4().hex[:8]}"
+    """Through the app, to each kind of sink: the events of a change, executions and a
+    deletion, in order, carrying neither a secret nor a payload."""
     settings = make_settings(
         tmp_path,
         backend,
-        events_url=f"{redis_url}?stream={stream}",
+        events_url=sink_case.url,
         service_name=f"adaptor-test-{uuid.uuid4().hex[:6]}",
     )
     upstream.reply(
         "GET", "/customers/42", Reply(json={"data": {"id": 42, "email": "a@example.com"}})
     )
-    client = Redis.from_url(redis_url)
-    try:
-        service = create_app(settings)
-        async with serve_app(service) as app:
-            tenant: Tenant = await new_tenant(app)
-            created = await app.post(
-                "/api/v2/integrations",
-                json=rest_integration(upstream.url),
+    service = create_app(settings)
+    async with serve_app(service) as app:
+        tenant: Tenant = await new_tenant(app)
+        created = await app.post(
+            "/api/v2/integrations",
+            json=rest_integration(upstream.url),
+            headers=tenant.headers,
+        )
+        assert created.status_code == 201, created.text
+        integration = created.json()["integration_id"]
+        url = f"/api/v2/integrations/{integration}"
+        patched = await app.patch(url, json={"timeout_ms": 2000}, headers=tenant.headers)
+        assert patched.status_code == 200, patched.text
+        stale = await app.patch(
+            url, json={"timeout_ms": 1000}, headers={**tenant.headers, "If-Match": '"1"'}
+        )
+        assert stale.status_code == 412  # no change, so no event
+        for _ in range(3):
+            executed = await app.post(
+                f"/api/v2/execute/{integration}/get_customer",
+                json={"input_data": {"variables": {"customer_id": "42"}}},
                 headers=tenant.headers,
             )
-            assert created.status_code == 201, created.text
-            integration = created.json()["integration_id"]
-            url = f"/api/v2/integrations/{integration}"
-            patched = await app.patch(url, json={"timeout_ms": 2000}, headers=tenant.headers)
-            assert patched.status_code == 200, patched.text
-            stale = await app.patch(
-                url, json={"timeout_ms": 1000}, headers={**tenant.headers, "If-Match": '"1"'}
-            )
-            assert stale.status_code == 412  # no change, so no event
-            for _ in range(3):
-                executed = await app.post(
-                    f"/api/v2/execute/{integration}/get_customer",
-                    json={"input_data": {"variables": {"customer_id": "42"}}},
-                    headers=tenant.headers,
-                )
-                assert executed.status_code == 200, executed.text
-                assert executed.json()["success"] is True
-            # Events follow the order rows commit; logs are written in batches a moment later.
-            await service.state.services.execution_logs.flush()
-            assert (await app.delete(url, headers=tenant.headers)).status_code == 204
-            ready = await app.get("/health/ready")
-            assert ready.json()["checks"]["events"] == "ok"
+            assert executed.status_code == 200, executed.text
+            assert executed.json()["success"] is True
+        # Events follow the order rows commit; logs are written in batches a moment later.
+        await service.state.services.execution_logs.flush()
+        assert (await app.delete(url, headers=tenant.headers)).status_code == 204
+        ready = await app.get("/health/ready")
+        assert ready.json()["checks"]["events"] == "ok"
 
-            async def all_six() -> list[bytes]:
-                found = await read_stream(redis_url, stream)
-                return found if len(_mine(found, tenant.tenant_id)) >= 6 else []
+        async def all_six() -> list[dict[str, Any]]:
+            found = _mine(await sink_case.read(), tenant.tenant_id)
+            return found if len(found) >= 6 else []
 
-            bodies = await eventually(all_six)
-        events = _mine(bodies, tenant.tenant_id)
-        assert [event["type"] for event in events] == [
-            "adaptor.integration.created",
-            "adaptor.integration.updated",
-            "adaptor.execution.completed",
-            "adaptor.execution.completed",
-            "adaptor.execution.completed",
-            "adaptor.integration.deleted",
-        ]
-        for event in events:
-            assert event["specversion"] == "1.0"
-            assert event["source"] == f"/{settings.service_name}"
-            assert event["subject"] == integration
-            assert event["tenantid"] == tenant.tenant_id
-            assert event["time"].endswith("Z")
-        assert events[1]["data"]["version"] == 2
-        execution = events[2]["data"]
-        assert execution["integration_id"] == integration
-        assert execution["endpoint_name"] == "get_customer"
-        assert execution["success"] is True
-        assert execution["status_code"] == 200
-        assert "input_data" not in execution
-        assert "data" not in execution
-        everything = b"".join(bodies)
-        assert SECRET.encode() not in everything
-        assert ADMIN_KEY.encode() not in everything
-        assert tenant.key.encode() not in everything
-        assert b"a@example.com" not in everything  # no payloads either
-    finally:
-        await client.delete(stream)
-        await client.aclose()
+        events = await eventually(all_six, timeout_s=30)
+    assert [event["type"] for event in events] == [
+        "adaptor.integration.created",
+        "adaptor.integration.updated",
+        "adaptor.execution.completed",
+        "adaptor.execution.completed",
+        "adaptor.execution.completed",
+        "adaptor.integration.deleted",
+    ]
+    for event in events:
+        assert event["specversion"] == "1.0"
+        assert event["source"] == f"/{settings.service_name}"
+        assert event["subject"] == integration
+        assert event["tenantid"] == tenant.tenant_id
+        assert event["time"].endswith("Z")
+    assert events[1]["data"]["version"] == 2
+    execution = events[2]["data"]
+    assert execution["integration_id"] == integration
+    assert execution["endpoint_name"] == "get_customer"
+    assert execution["success"] is True
+    assert execution["status_code"] == 200
+    assert "input_data" not in execution
+    assert "data" not in execution
+    everything = orjson.dumps(await sink_case.read())
+    assert SECRET.encode() not in everything
+    assert ADMIN_KEY.encode() not in everything
+    assert tenant.key.encode() not in everything
+    assert b"a@example.com" not in everything  # no payloads either
 
 
-def _mine(bodies: list[bytes], tenant_id: str) -> list[dict[str, Any]]:
-    events = [orjson.loads(body) for body in bodies]
+def _mine(events: list[dict[str, Any]], tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's events in the order the sink holds them (Kafka: by partition, and every
+    event of one integration is in one partition)."""
     return [event for event in events if event.get("tenantid") == tenant_id]
 
 

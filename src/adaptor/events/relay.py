@@ -45,6 +45,7 @@ OUTBOX = "outbox"
 
 _LOG_COLUMNS = list(ExecutionLogRow.__table__.c)
 _OUTBOX_COLUMNS = list(OutboxRow.__table__.c)
+_LOG_NAMES = [column.name for column in _LOG_COLUMNS]
 
 
 class EventRelay:
@@ -281,7 +282,7 @@ class EventRelay:
     # CloudEvents ---------------------------------------------------------------------------
 
     def _execution_event(self, row: Any) -> Event:
-        data = {column.name: getattr(row, column.name) for column in _LOG_COLUMNS}
+        data = dict(zip(_LOG_NAMES, row, strict=True))
         return Event(
             row.log_id,
             row.integration_id,

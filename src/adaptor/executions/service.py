@@ -643,6 +643,9 @@ class ExecutionService:
             return response
 
         permit: Permit = await runtime.breaker.allow()
+        if self.metrics.open_circuits and not permit.probe:
+            if runtime.integration_id in self.metrics.open_circuits:
+                self.metrics.circuit(runtime.integration_id, open=False)
         try:
             result = await self.retries.run(
                 attempt,
@@ -741,7 +744,7 @@ class ExecutionService:
     def _circuit_changed(self, runtime: IntegrationRuntime, event_type: str) -> None:
         """The open-circuit gauge and the circuit's event (written off the request path)."""
         opened = event_type == CIRCUIT_OPENED
-        self.metrics.circuit_open.labels(runtime.integration_id).set(1 if opened else 0)
+        self.metrics.circuit(runtime.integration_id, open=opened)
         if self.outbox is not None:
             self.outbox.emit(
                 event_type,

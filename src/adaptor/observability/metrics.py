@@ -107,6 +107,8 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.open_circuits: set[str] = set()
+        """Integrations whose `adaptor_circuit_open` this process has at 1."""
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._cache_hit = self.cache.labels("hit")
         self._cache_miss = self.cache.labels("miss")
@@ -127,6 +129,15 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def circuit(self, integration_id: str, *, open: bool) -> None:
+        """Set the open-circuit gauge: on a change seen here, and when a call is let through a
+        closed circuit that this process last saw open (another replica closed it)."""
+        if open:
+            self.open_circuits.add(integration_id)
+        else:
+            self.open_circuits.discard(integration_id)
+        self.circuit_open.labels(integration_id).set(1 if open else 0)
 
     def token_refreshed(self, integration_id: str, *, ok: bool) -> None:
         """Count one token fetch or refresh (for auth handlers, passed as a callback)."""

@@ -18,15 +18,15 @@ the caller's trace. Disabled, `stage()` hands back one shared no-op context mana
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 Scope = MutableMapping[str, Any]
@@ -59,23 +59,9 @@ class Tracing:
         provider.add_span_processor(BatchSpanProcessor(exporter))
         return cls(provider)
 
-    @contextmanager
-    def _span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Iterator[Span]:
+    def _span(self, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> _SpanScope:
         assert self._tracer is not None
-        # Exceptions are recorded by type only: their messages may quote an upstream's answer.
-        with self._tracer.start_as_current_span(
-            name,
-            kind=kind,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except BaseException as exc:
-                span.set_attribute("error.type", type(exc).__name__)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                raise
+        return _SpanScope(self._tracer.start_span(name, kind=kind, attributes=attributes))
 
     def execution(self, integration_id: str, endpoint: str) -> AbstractContextManager[Span | None]:
         """The span of one execution (None when disabled)."""
@@ -91,7 +77,7 @@ class Tracing:
         """A child span for one pipeline stage (`map_request`, `cache`, `call`, ...)."""
         if self._tracer is None:
             return _NOTHING
-        return self._span(f"adaptor.{name}", SpanKind.INTERNAL, {})
+        return self._span(f"adaptor.{name}", SpanKind.INTERNAL, None)
 
     def upstream_request(self, method: str, path: str) -> AbstractContextManager[Span | None]:
         """A client span for one request to the upstream (`path` is the endpoint's template,
@@ -141,6 +127,32 @@ class Tracing:
         """Export what is buffered and stop the exporter's thread."""
         if self.provider is not None:
             self.provider.shutdown()
+
+
+class _SpanScope:
+    """A started span made current for a block and ended after it (cheaper than the SDK's
+    generator-based `start_as_current_span`). Exceptions are recorded by type only: their
+    messages may quote an upstream's answer."""
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if kind is not None:
+            self.span.set_attribute("error.type", kind.__name__)
+            self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
+        with contextlib.suppress(ValueError):
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+        self.span.end()
 
 
 class TraceContextMiddleware:
