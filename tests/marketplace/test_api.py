@@ -262,9 +262,9 @@ async def test_shopify_shop_is_tidied_then_checked(
         },
         headers=tenant.headers,
     )
-    # The shop passes; the GraphQL type is what this build cannot run yet.
-    assert tidied.status_code == 422
-    assert [e["loc"] for e in tidied.json()["errors"]] == [["body", "type"]]
+    assert tidied.status_code == 201, tidied.text
+    assert tidied.json()["base_url"] == "https://my-shop.myshopify.com"
+    assert tidied.json()["type"] == "graphql"
 
 
 async def test_an_install_is_an_ordinary_integration_that_can_be_edited(

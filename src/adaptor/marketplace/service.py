@@ -101,7 +101,7 @@ class MarketplaceManager:
         """Load and check the template files; `TemplateError` for a broken one when strict."""
         for path in files if files is not None else builtin_template_files():
             try:
-                item = load_file(path, self.mapping, self.adapters, allow_unsupported_type=True)
+                item = load_file(path, self.mapping, self.adapters)
             except TemplateError as exc:
                 if self.strict:
                     raise
