@@ -38,7 +38,7 @@ CREDENTIALS_BY_AUTH: dict[AuthType, frozenset[str]] = {
     AuthType.API_KEY: frozenset({"api_key"}),
     AuthType.BASIC_AUTH: frozenset({"username", "password"}),
     AuthType.BEARER_TOKEN: frozenset({"token"}),
-    AuthType.OAUTH2: frozenset({"client_id", "client_secret", "refresh_token"}),
+    AuthType.OAUTH2: frozenset({"client_id", "client_secret", "refresh_token", "private_key"}),
     AuthType.JWT: frozenset({"private_key", "secret", "algorithm", "claims", "ttl_seconds"}),
 }
 """The credentials each auth type reads (the contract's "Configuration shapes")."""
@@ -134,6 +134,7 @@ def sample_answers(item: MarketplaceItemSpec) -> WizardAnswers:
             answers.config[field.name] = value
     examples = connector_factory(item.item_id).sample_config()
     answers.config.update({k: v for k, v in examples.items() if k in answers.config})
+    answers.credentials.update({k: v for k, v in examples.items() if k in answers.credentials})
     return answers
 
 
