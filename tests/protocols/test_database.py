@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiomysql
 import asyncpg
@@ -527,3 +528,61 @@ async def test_values_never_appear_in_database_errors(service: Any, postgres_db:
     wrong_type = await execute(client, tenant, integration_id, "by_id", {"id": "secret-def-8"})
     assert wrong_type["error"]["code"] == "mapping_error", wrong_type
     assert "secret-def-8" not in str(wrong_type)
+
+
+async def test_the_debug_trace_shows_the_statement_without_its_values(
+    service: Any, postgres_db: str
+) -> None:
+    client, tenant = service
+    parts = urlsplit(postgres_db)
+    document = database(
+        urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", "")).replace(
+            f"//{parts.hostname}", f"//{parts.hostname}:{parts.port or 5432}"
+        ),
+        auth_config={
+            "type": "basic_auth",
+            "credentials": {"username": parts.username, "password": "trust-" + uuid.uuid4().hex},
+        },
+    )
+    integration_id = await create(client, tenant, document)
+    marker = f"needle-{uuid.uuid4().hex[:8]}"
+
+    result = await execute(
+        client,
+        tenant,
+        integration_id,
+        "find_customer",
+        {"name": marker, "id": 2},
+        options={"debug_mode": True},
+    )
+
+    assert result["success"] is True, result
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt == {
+        "operation": "sql",
+        "dialect": "postgres",
+        "database": parts.path.lstrip("/"),
+        "statement": "SELECT id, name FROM customers WHERE name = :name OR id = :id",
+        "read_only": True,
+        "rows": 1,
+    }
+    assert marker not in str(call)
+
+    failed = await execute(
+        client,
+        tenant,
+        integration_id,
+        "add_customer",
+        {"id": 1, "name": marker, "email": f"{marker}@example.com"},
+        options={"debug_mode": True},
+    )
+    assert failed["success"] is False
+    call = next(stage for stage in failed["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt["operation"] == "sql"
+    assert attempt["read_only"] is False
+    assert "rows" not in attempt
+    assert "duplicate key" in attempt["error"]
+    assert marker not in str(call)
+    assert document["auth_config"]["credentials"]["password"] not in str(failed)
