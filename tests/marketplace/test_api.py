@@ -128,7 +128,7 @@ async def test_search_filters_and_sorts(app_client: httpx.AsyncClient, tenant: T
         assert response.status_code == 200, response.text
         return [i["item_id"] for i in response.json()["items"]]
 
-    assert await ids(q="soql") == ["salesforce"]  # description
+    assert await ids(q="soql") == ["salesforce", "salesforce-jwt"]  # description
     assert set(await ids(q="atlassian")) == {"jira", "jira-oauth"}  # provider
     assert set(await ids(q="twilio")) == {"twilio-sms", "twilio-verify", "sendgrid"}
     assert await ids(tag="otp") == ["twilio-verify"]
