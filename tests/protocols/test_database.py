@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiomysql
 import asyncpg
@@ -82,15 +82,43 @@ def mariadb_db() -> Iterator[str]:
         finally:
             conn.close()
 
+    # A user of its own with a password: credentials go in auth_config, never in base_url.
+    user, password = name[-16:], f"Pw-{uuid.uuid4().hex}"
+    hosts = ("localhost", "127.0.0.1")
     asyncio.run(run([f"CREATE DATABASE `{name}`"]))
     asyncio.run(run(MARIADB_SETUP, name))
+    asyncio.run(
+        run(
+            [f"CREATE USER '{user}'@'{h}' IDENTIFIED BY '{password}'" for h in hosts]
+            + [f"GRANT ALL ON `{name}`.* TO '{user}'@'{h}'" for h in hosts]
+        )
+    )
     try:
-        yield f"mysql://root@127.0.0.1:3306/{name}"
+        yield f"mysql://{user}:{password}@127.0.0.1:3306/{name}"
     finally:
-        asyncio.run(run([f"DROP DATABASE IF EXISTS `{name}`"]))
+        asyncio.run(
+            run(
+                [f"DROP USER IF EXISTS '{user}'@'{h}'" for h in hosts]
+                + [f"DROP DATABASE IF EXISTS `{name}`"]
+            )
+        )
 
 
 def database(base_url: str, **overrides: Any) -> dict[str, Any]:
+    """The test integration; a user name and password in `base_url` (the fixtures' URLs) move
+    to `basic_auth` unless `auth_config` is given (a URL must not hold credentials)."""
+    parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        base_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        if parts.username and "auth_config" not in overrides:
+            overrides["auth_config"] = {
+                "type": "basic_auth",
+                "credentials": {
+                    "username": unquote(parts.username),
+                    # PostgreSQL here trusts loopback: a password is required, never checked.
+                    "password": unquote(parts.password or "") or "trusted-loopback",
+                },
+            }
     document: dict[str, Any] = {
         "name": "Shop database",
         "type": "database",
@@ -427,9 +455,11 @@ async def test_base_url_and_auth_are_checked_at_save(service: Any) -> None:
     )
     assert "oracle" in problems["body.base_url"]
     assert "basic_auth" in problems["body.auth_config.type"]
-    with_password = await refused(
-        client, tenant, database("postgresql://u:hunter22@db.example.com/shop")
-    )
+    in_url = {
+        **database("postgresql://db.example.com/shop"),
+        "base_url": "postgresql://u:hunter22@db.example.com/shop",
+    }
+    with_password = await refused(client, tenant, in_url)
     assert "password" in with_password["body.base_url"]
 
 
