@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 
 from adaptor.app import create_app
 from tests.conftest import ADMIN_KEY, Backend, Tenant, make_settings, new_tenant, serve_app
@@ -18,6 +19,15 @@ from tests.executions.upstream import Reply, Upstream
 from tests.integrations.payloads import rest_integration
 
 SECRET = "sk_live_SECRET_1234567890"
+
+
+async def read_stream(redis_url: str, stream: str) -> list[dict[str, Any]]:
+    """Every event document on `stream` of the machine's Redis, oldest first."""
+    client = Redis.from_url(redis_url)
+    try:
+        return [orjson.loads(fields[b"event"]) for _, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
 
 
 async def test_changes_and_executions_arrive_as_cloudevents_without_secrets(
@@ -219,6 +229,6 @@ async def test_an_install_and_a_stored_webhook_event_each_publish_one_event(
         "event_id": headers["X-GitHub-Delivery"],
         "event_type": "push",
     }
-    everything = b"".join(bodies)
+    everything = orjson.dumps(bodies)
     for secret in (token, webhook_secret, tenant.key, "a@example.com", "refs/heads/main"):
         assert secret.encode() not in everything
