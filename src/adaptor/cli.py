@@ -1,5 +1,5 @@
 """The `adaptor` command: serve, migrate, manage API keys, rotate the encryption key, check
-marketplace templates."""
+marketplace templates, import OpenAPI descriptions."""
 
 from __future__ import annotations
 
