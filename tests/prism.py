@@ -27,20 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
 
 
-def _shared_openapi() -> Path:
-    """`shared/fixtures/openapi` in the nearest folder above the repository that has one (a
-    checkout beside `shared/`, or a worktree one level deeper)."""
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "fixtures" / "openapi"
-        if candidate.is_dir():
-            return candidate
-    return ROOT.parent / "shared" / "fixtures" / "openapi"
-
-
-SHARED_OPENAPI = (
-    Path(os.environ["SHARED_OPENAPI"]) if "SHARED_OPENAPI" in os.environ else _shared_openapi()
-)
-"""The vendors' descriptions kept beside the repository for tests (never needed by a user)."""
+OPENAPI_FIXTURES = ROOT / "tests" / "fixtures" / "openapi"
+"""The vendors' descriptions the tests serve and import: the trimmed ones (Stripe and HubSpot are
+links to `examples/openapi/`), and whole documents in `full/` (see the README there)."""
 
 
 def free_port() -> int:
