@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
 
@@ -30,12 +31,6 @@ PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
 OPENAPI_FIXTURES = ROOT / "tests" / "fixtures" / "openapi"
 """The vendors' descriptions the tests serve and import: the trimmed ones (Stripe and HubSpot are
 links to `examples/openapi/`), and whole documents in `full/` (see the README there)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
