@@ -4,7 +4,9 @@
 targets, `metadata.endpoint_url`) and `UrlStr` (any scheme, well formed: a `base_url` of a
 database, file or queue integration) are the annotated types that apply it. Both refuse
 credentials in the URL (`user:password@`): they belong in `auth_config`, where they are
-encrypted and masked, not in a field every read shows.
+encrypted and masked, not in a field every read shows. A user name alone is no secret: the
+protocols' own schemes accept it (`postgresql://app@db:5432/shop`, the database or broker
+user), http(s) URLs do not.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ _HOSTLESS_SCHEMES = frozenset({"file", "unix"})
 """Schemes whose URLs may name no host (`file:///abs/dir`)."""
 
 HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@\[\]]+([/?#][^\s]*)?$"
-URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s@]*$"
+URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s@/?#:\[\]]+@)?[^\s@]*$"
 
 
 def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -> str | None:
@@ -58,7 +60,7 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -
         port = parts.port
     except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
         return f"is not a valid URL: {_reason(exc)}"
-    if "@" in parts.netloc:
+    if "@" in parts.netloc and (scheme.lower() in HTTP_SCHEMES or parts.password is not None):
         return "must not hold credentials (user:password@): put them in auth_config"
     host = parts.hostname or ""
     if not host:
