@@ -524,7 +524,11 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses = operation.setdefault("responses", {})
                 for status, response in list(responses.items()):
                     if status.startswith(("4", "5")):
-                        response["content"] = content
+                        page = (response.get("content") or {}).get("text/html")
+                        # A route for browsers (the OAuth callback) answers a page by default.
+                        response["content"] = (
+                            content if page is None else {"text/html": page, **content}
+                        )
                 if path.startswith("/api/v2/"):
                     responses.setdefault(
                         "4XX", {"description": "Problem details (RFC 9457)", "content": content}

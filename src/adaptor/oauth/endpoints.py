@@ -43,7 +43,11 @@ async def authorize(
     response_model=CallbackResult,
     responses={
         200: {"content": {"text/html": {}}},
-        400: {"description": "Unknown, used or expired state, or access refused."},
+        400: {
+            "description": "Unknown, used or expired state, or access refused: a page, or "
+            "problem JSON with `Accept: application/json`.",
+            "content": {"text/html": {}},
+        },
     },
 )
 async def callback(
