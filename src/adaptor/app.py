@@ -434,7 +434,16 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route serves at this request's path (asked of the router, so
-    included routers and mounts answer for themselves)."""
+    included routers and mounts answer for themselves). A path the API documents literally
+    (`/api/v2/integrations/import`) is that resource alone: a template that would also match
+    it (`/api/v2/integrations/{integration_id}`) does not add its methods."""
+    documented = app.openapi().get("paths", {}).get(scope["path"])
+    if documented:
+        return [
+            method
+            for method in _METHODS
+            if method.lower() in documented or (method == "HEAD" and "get" in documented)
+        ]
     return [
         method
         for method in _METHODS
@@ -474,6 +483,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 BEARER_SCHEME = "bearerAuth"
+HTML = "text/html"
+
 UNAUTHENTICATED_PATHS = ("/api/v2/webhooks/", "/api/v2/oauth/callback")
 """Routes the contract leaves without an API key (inbound webhooks, the OAuth callback)."""
 
@@ -524,11 +535,9 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses = operation.setdefault("responses", {})
                 for status, response in list(responses.items()):
                     if status.startswith(("4", "5")):
-                        page = (response.get("content") or {}).get("text/html")
-                        # A route for browsers (the OAuth callback) answers a page by default.
-                        response["content"] = (
-                            content if page is None else {"text/html": page, **content}
-                        )
+                        # A page a person reads (the OAuth callback's) stays documented.
+                        pages = {k: v for k, v in response.get("content", {}).items() if k == HTML}
+                        response["content"] = {**content, **pages}
                 if path.startswith("/api/v2/"):
                     responses.setdefault(
                         "4XX", {"description": "Problem details (RFC 9457)", "content": content}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from adaptor.errors import Forbidden, ValidationFailed
 from adaptor.keys.schemas import TENANT_PATTERN, Caller
+from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 if TYPE_CHECKING:
     from adaptor.services import Services
@@ -82,3 +83,9 @@ def resolve_tenant(caller: Caller, x_tenant_id: str | None) -> str:
 
 
 TenantId = Annotated[str, Depends(tenant_scope)]
+
+
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Default {DEFAULT_LIMIT}.")]
+"""`?limit=` of every list (1-500)."""
+PageCursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)]
+"""`?cursor=` of every list: the previous page's `next_cursor`."""

@@ -179,8 +179,14 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
         def token_store(tenant_id: str, integration_id: str) -> OAuthTokenStore:
             return OAuthTokenStore(database, kv, secret_box, tenant_id, integration_id, sealer)
 
+        metrics = Metrics()
         auth_context = AuthContext(
-            transport, token_stores=token_store, custom_handlers=CustomHandlerRegistry()
+            transport,
+            token_stores=token_store,
+            custom_handlers=CustomHandlerRegistry(),
+            on_token_request=lambda integration_id, ok: metrics.token_refreshed(
+                integration_id, ok=ok
+            ),
         )
         oauth = OAuthService(
             database,
@@ -194,7 +200,6 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             integrations, mapping, transport, kv, adapters, auth_context=auth_context
         )
         oauth.listeners.append(runtimes.changed)
-        metrics = Metrics()
         log_writer = ExecutionLogWriter(database)
         outbox = OutboxWriter(database)
         cache = ResponseCache(cache_store, stale_s=STALE_RESPONSE_S)

@@ -91,6 +91,9 @@ async def test_client_credentials_token_is_fetched_once_and_sent(
     assert document["oauth2_token"]["expires_at"] is not None
     assert tokens.pop() not in read.text
     assert client.client_secret not in read.text
+    metrics = (await app_client.get("/metrics")).text
+    counted = f'adaptor_token_refreshes_total{{integration_id="{integration_id}",result="ok"}} 1.0'
+    assert counted in metrics
 
 
 async def test_client_secret_post_sends_the_secret_in_the_body(

@@ -319,6 +319,7 @@ class OAuth2Handler(BaseAuthHandler):
         self.scopes = tuple(auth_config.scopes)
         self.integration_id = context.integration_id
         self._clock = context.clock
+        self._on_token_request = context.on_token_request
         stores = context.token_stores
         self.store: TokenStore = (
             stores(context.tenant_id, context.integration_id) if stores else MemoryTokenStore()
@@ -460,7 +461,12 @@ class OAuth2Handler(BaseAuthHandler):
                     "another replica held the token refresh lock for too long, so the "
                     "upstream was not called"
                 )
-            issued = await self._request_tokens(current)
+            try:
+                issued = await self._request_tokens(current)
+            except BaseException:
+                self._told(ok=False)
+                raise
+            self._told(ok=True)
             expected = current.version if current is not None else 0
             saved = await self._guarded(self.store.save(issued, expected_version=expected))
             if saved is None:
@@ -480,6 +486,10 @@ class OAuth2Handler(BaseAuthHandler):
             )
             self._tokens = saved
             return saved
+
+    def _told(self, *, ok: bool) -> None:
+        if self._on_token_request is not None:
+            self._on_token_request(self.integration_id, ok)
 
     async def _request_tokens(self, current: TokenSet | None) -> TokenSet:
         match self.flow:

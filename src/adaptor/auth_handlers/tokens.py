@@ -147,7 +147,8 @@ class AuthContext:
     `transport` is the guarded HTTP transport token requests go through; `token_stores` makes
     an integration's `TokenStore` (None: OAuth2 tokens live in process memory only); `clock`
     is epoch seconds; `custom_handlers` the registry `custom` auth names a handler from (None:
-    the built-in ones and entry points).
+    the built-in ones and entry points); `on_token_request` hears each token request to a
+    provider (for metrics).
     """
 
     transport: HttpTransport
@@ -159,6 +160,8 @@ class AuthContext:
     timeout_s: float = 10.0
     ssl_verify: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
+    on_token_request: Callable[[str, bool], None] | None = None
+    """Told of every token request to a provider: (integration id, whether it succeeded)."""
 
     def for_integration(self, config: IntegrationSpec, tenant_id: str = "") -> AuthContext:
         """This context for one integration: its ids, timeout, TLS setting and metadata."""

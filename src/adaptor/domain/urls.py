@@ -27,7 +27,7 @@ _HOSTLESS_SCHEMES = frozenset({"file", "unix"})
 """Schemes whose URLs may name no host (`file:///abs/dir`)."""
 
 HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@\[\]]+([/?#][^\s]*)?$"
-URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s@/?#:\[\]]+@)?[^\s@]*$"
+URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://([^\s/?#@:]+@)?[^\s@]*$"
 
 
 def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -> str | None:
@@ -60,7 +60,9 @@ def url_problem(value: str, *, schemes: tuple[str, ...] | None = HTTP_SCHEMES) -
         port = parts.port
     except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
         return f"is not a valid URL: {_reason(exc)}"
-    if "@" in parts.netloc and (scheme.lower() in HTTP_SCHEMES or parts.password is not None):
+    if parts.password is not None or ("@" in parts.netloc and schemes is not None):
+        # A non-HTTP system may be named with its user (`mysql://app@db/shop`); a password
+        # never: it would be stored and shown like configuration.
         return "must not hold credentials (user:password@): put them in auth_config"
     host = parts.hostname or ""
     if not host:
@@ -133,7 +135,11 @@ UrlStr = Annotated[
     str,
     AfterValidator(_any_url),
     WithJsonSchema(
-        _schema(URL_PATTERN, "An absolute URL (scheme://host:port/path), without credentials.")
+        _schema(
+            URL_PATTERN,
+            "An absolute URL (scheme://host:port/path); at most a user name before the host.",
+        )
     ),
 ]
-"""An absolute URL of any scheme, well formed, with no userinfo."""
+"""An absolute URL of any scheme, well formed; a user name is allowed (a database's), a
+password never."""

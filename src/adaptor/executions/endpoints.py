@@ -7,9 +7,9 @@ import contextlib
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
-from adaptor.dependencies import ServicesDep, TenantId
+from adaptor.dependencies import PageCursor, PageLimit, ServicesDep, TenantId
 from adaptor.domain import (
     ExecutionLog,
     ExecutionOptions,
@@ -34,10 +34,7 @@ from adaptor.executions.schemas import (
 )
 from adaptor.executions.testing import run_case
 from adaptor.pagination import (
-    CURSOR_DESCRIPTION,
-    CURSOR_PATTERN,
     DEFAULT_LIMIT,
-    MAX_LIMIT,
     decode_cursor,
     encode_cursor,
 )
@@ -127,10 +124,8 @@ async def list_executions(
     integration_id: str,
     tenant_id: TenantId,
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-    ] = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
 ) -> ExecutionLogPage:
     """The integration's execution logs, newest first."""
     await services.integrations.get(tenant_id, integration_id)

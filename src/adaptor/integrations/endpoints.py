@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from adaptor.dependencies import ServicesDep, TenantId
+from adaptor.dependencies import PageCursor, PageLimit, ServicesDep, TenantId
 from adaptor.domain import IntegrationConfig, IntegrationSpec, IntegrationType
 from adaptor.integrations.schemas import IntegrationPage
 from adaptor.integrations.service import etag
-from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/api/v2/integrations", tags=["integrations"])
 
@@ -45,10 +45,8 @@ async def list_integrations(
     type: Annotated[IntegrationType | None, Query()] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     enabled: Annotated[bool | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-    ] = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
 ) -> IntegrationPage:
     """List the tenant's integrations, oldest first, filtered by type, category or enabled."""
     filters = {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from adaptor.dependencies import Admin, TenantId, authenticate
+from adaptor.dependencies import Admin, PageCursor, PageLimit, TenantId, authenticate
 from adaptor.domain import IntegrationConfig, IntegrationType
 from adaptor.domain.marketplace import MarketplaceItem, MarketplaceItemSpec
 from adaptor.executions.schemas import ConnectionTestResult
@@ -23,7 +23,7 @@ from adaptor.marketplace.schemas import (
     Wizard,
 )
 from adaptor.marketplace.service import MarketplaceManager, Sort
-from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.pagination import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from adaptor.services import Services
@@ -110,10 +110,8 @@ async def rate_item(
 async def list_installs(
     tenant_id: TenantId,
     marketplace: Marketplace,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-    ] = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
 ) -> InstallPage:
     """The tenant's installs, oldest first, with the version each installed."""
     return await marketplace.installs(tenant_id, cursor=cursor, limit=limit)

@@ -44,8 +44,8 @@ async def authorize(
     responses={
         200: {"content": {"text/html": {}}},
         400: {
-            "description": "Unknown, used or expired state, or access refused: a page, or "
-            "problem JSON with `Accept: application/json`.",
+            "description": "Unknown, used or expired state, or access refused: a page saying "
+            "why, or a problem with `Accept: application/json`.",
             "content": {"text/html": {}},
         },
     },

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Query, Request
-
-from adaptor.dependencies import ServicesDep, TenantId
-from adaptor.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.dependencies import PageCursor, PageLimit, ServicesDep, TenantId
+from adaptor.pagination import DEFAULT_LIMIT
 from adaptor.webhooks.schemas import WebhookAck, WebhookEventPage
 
 router = APIRouter(tags=["webhooks"])
@@ -53,8 +51,8 @@ async def list_webhook_events(
     integration_id: str,
     tenant_id: TenantId,
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
 ) -> WebhookEventPage:
     """The integration's stored inbound webhook events, newest first."""
     return await services.webhooks.page(tenant_id, integration_id, cursor=cursor, limit=limit)
