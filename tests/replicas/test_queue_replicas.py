@@ -33,7 +33,7 @@ def document(base_url: str, destination: str) -> dict[str, Any]:
         "type": "message_queue",
         "category": "events",
         "base_url": base_url,
-        "timeout_ms": 1000,
+        "timeout_ms": 3000,  # the machine's brokers are shared: 1 s is not always enough
         "retry_config": {"max_retries": 0},
         "endpoints": {
             "receive": {
