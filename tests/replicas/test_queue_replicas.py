@@ -58,7 +58,7 @@ async def drain(
                 f"/api/v2/execute/{integration_id}/receive", json={}, headers=headers
             )
             result = response.json()
-            assert result["success"] is True, result
+            assert result["success"] is True, result["error"]
             ids = [message["message_id"] for message in result["data"]]
             seen[index] += ids
             empty = 0 if ids else empty + 1
