@@ -1,7 +1,7 @@
 """`python -m bench.imports [FOLDER]`: size, time and peak memory of importing each OpenAPI
 document (a dry run: converted and validated, nothing stored), one fresh process per document.
 
-FOLDER defaults to the shared fixtures beside the repository (`SHARED_OPENAPI` overrides it):
+FOLDER defaults to the test suite's vendor descriptions, `tests/fixtures/openapi`:
 every `*.json` in it and in `full/`, and `full/sendgrid-multifile/oas_v3.json` (its `$ref`s
 reach 62 sibling files, as from the CLI). Memory is the process's peak RSS during the import
 minus its RSS once the service's modules are loaded.
@@ -10,15 +10,12 @@ minus its RSS once the service's modules are loaded.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FOLDER = Path(
-    os.environ.get("SHARED_OPENAPI") or ROOT.parent / "shared" / "fixtures" / "openapi"
-)
+DEFAULT_FOLDER = ROOT / "tests" / "fixtures" / "openapi"
 
 _CHILD = r"""
 import asyncio, json, resource, sys, time

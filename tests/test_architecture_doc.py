@@ -1,5 +1,5 @@
 """docs/architecture.md stays current: every seed name is mapped, every path it names exists,
-and every package of the service is described."""
+and every package and module of the service is described."""
 
 from __future__ import annotations
 
@@ -49,5 +49,19 @@ def test_every_module_the_page_names_exists() -> None:
 
 
 def test_every_package_is_in_the_folder_table() -> None:
-    for package in sorted(p.name for p in SRC.iterdir() if (p / "__init__.py").exists()):
+    for package in sorted(p.name for p in SRC.iterdir() if p.is_dir() and any(p.glob("*.py"))):
         assert f"| `{package}/`" in DOC, package
+
+
+def test_every_module_is_in_the_module_table() -> None:
+    modules = sorted(
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if path.name != "__init__.py" and "migrations" not in path.parts
+    )
+    missing = [
+        module
+        for module in modules
+        if not re.search(rf"^\| [^|]*`{re.escape(module)}`", DOC, re.MULTILINE)
+    ]
+    assert missing == []

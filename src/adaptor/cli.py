@@ -1,5 +1,5 @@
 """The `adaptor` command: serve, migrate, manage API keys, rotate the encryption key, check
-marketplace templates."""
+marketplace templates, import OpenAPI descriptions."""
 
 from __future__ import annotations
 
@@ -330,7 +330,12 @@ def import_openapi(
         from adaptor.services import secret_box_for
 
         async with _database(settings) as database:
-            service = IntegrationService(database, secret_box_for(settings), MappingEngine())
+            service = IntegrationService(
+                database,
+                secret_box_for(settings),
+                MappingEngine(),
+                default_timeout_ms=settings.default_timeout_ms,
+            )
             request = ImportRequest(
                 format="openapi",
                 document=file.read_text(encoding="utf-8"),

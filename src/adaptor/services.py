@@ -160,7 +160,12 @@ async def build_services(settings: Settings, *, tracing: Tracing | None = None) 
             )
         )
         integrations = IntegrationService(
-            database, secret_box, mapping, adapters=adapters, vault=vault
+            database,
+            secret_box,
+            mapping,
+            adapters=adapters,
+            vault=vault,
+            default_timeout_ms=settings.default_timeout_ms,
         )
         transport = AiohttpTransport(
             DestinationGuard(allow_private=settings.allow_private_networks),

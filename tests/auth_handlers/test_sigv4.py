@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from adaptor.domain import AuthConfig, AuthType, IntegrationSpec
 from adaptor.protocols import AiohttpTransport, PreparedRequest, RESTIntegration
 from adaptor.protocols.errors import UpstreamAuthError
 from adaptor.resilience import DestinationGuard
+from tests.ports import free_port
 
 # The credentials and moment every case of AWS's aws-sig-v4-test-suite is signed with.
 SUITE_KEY = "AKIDEXAMPLE"
@@ -102,18 +102,11 @@ async def test_a_retry_is_signed_afresh_not_twice() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[tuple[str, str, str]]:
     """A moto_server that authenticates every request after the first four, which create an
     IAM user with S3 rights, its access key, and a bucket. Yields (url, key id, secret)."""
-    port = _free_port()
+    port = free_port()
     binary = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen(
         [str(binary), "-H", "127.0.0.1", "-p", str(port)],

@@ -64,6 +64,9 @@ def test_accepted_http_urls(url: str) -> None:
         "kafka://broker:9092",
         "kafka://b1:9092,b2:9092",
         "nats://n1:4222,n2:4222/",
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "mysql://root@127.0.0.1:3306/shop",
+        "amqp://guest@rabbit:5672/vhost",
     ],
 )
 def test_other_schemes_pass_the_general_check(url: str) -> None:
@@ -75,6 +78,7 @@ def test_other_schemes_pass_the_general_check(url: str) -> None:
     "url",
     [
         "postgresql://user:pw@db:5432/app",
+        "mysql://root:@db:3306/app",
         "amqp://",
         "nats://host:99999",
         "file://",

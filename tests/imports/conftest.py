@@ -1,5 +1,5 @@
-"""Import tests: the vendors' descriptions beside the repository (`SHARED_OPENAPI`), and what
-each import measured, shown after the run."""
+"""Import tests: the vendors' descriptions in `tests/fixtures/openapi` (`OPENAPI_FIXTURES`), and
+what each import measured, shown after the run."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.conftest import Tenant
-from tests.prism import SHARED_OPENAPI, run_prism
+from tests.prism import OPENAPI_FIXTURES, run_prism
 
 IMPORT = "/api/v2/integrations/import"
 
@@ -22,9 +22,9 @@ IMPORT = "/api/v2/integrations/import"
 @pytest.fixture(scope="module")
 def prism_servers() -> Iterator[dict[str, str]]:
     with (
-        run_prism(SHARED_OPENAPI / "stripe.json") as stripe,
-        run_prism(SHARED_OPENAPI / "hubspot.json") as hubspot,
-        run_prism(SHARED_OPENAPI / "jira.json") as jira,
+        run_prism(OPENAPI_FIXTURES / "stripe.json") as stripe,
+        run_prism(OPENAPI_FIXTURES / "hubspot.json") as hubspot,
+        run_prism(OPENAPI_FIXTURES / "jira.json") as jira,
     ):
         yield {"stripe.json": stripe, "hubspot.json": hubspot, "jira.json": jira}
 
@@ -83,7 +83,7 @@ CREDENTIALS: dict[str, dict[str, Any]] = {
 async def test_every_imported_endpoint_executes_against_prism(
     app_client: httpx.AsyncClient, tenant: Tenant, prism_servers: dict[str, str], name: str
 ) -> None:
-    document = orjson.loads((SHARED_OPENAPI / name).read_bytes())
+    document = orjson.loads((OPENAPI_FIXTURES / name).read_bytes())
     imported = await app_client.post(
         IMPORT,
         json={"format": "openapi", "document": document, "base_url": prism_servers[name]},

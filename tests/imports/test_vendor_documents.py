@@ -20,7 +20,7 @@ from adaptor.imports import DocumentResolver, ImportOptions, convert_document, l
 from adaptor.storage.kv_redis import RedisStore
 from tests.conftest import ENCRYPTION_KEY, Tenant
 from tests.imports.conftest import MEASURED
-from tests.prism import SHARED_OPENAPI
+from tests.prism import OPENAPI_FIXTURES
 
 IMPORT = "/api/v2/integrations/import"
 
@@ -43,7 +43,7 @@ DOCUMENTS = {
 async def test_each_vendor_document_imports(
     app_client: httpx.AsyncClient, tenant: Tenant, name: str
 ) -> None:
-    path = SHARED_OPENAPI / name
+    path = OPENAPI_FIXTURES / name
     raw = path.read_bytes()
     started = time.perf_counter()
     response = await app_client.post(
@@ -70,7 +70,7 @@ async def test_each_vendor_document_imports(
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_a_real_document_as_yaml_text(app_client: httpx.AsyncClient, tenant: Tenant) -> None:
-    document = orjson.loads((SHARED_OPENAPI / "full" / "hubspot-crm-contacts.json").read_bytes())
+    document = orjson.loads((OPENAPI_FIXTURES / "full" / "hubspot-crm-contacts.json").read_bytes())
     text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     response = await app_client.post(
         IMPORT,
@@ -86,7 +86,7 @@ async def test_a_real_document_as_yaml_text(app_client: httpx.AsyncClient, tenan
 async def test_swagger_2_documents_are_refused(
     app_client: httpx.AsyncClient, tenant: Tenant, name: str
 ) -> None:
-    raw = (SHARED_OPENAPI / "full" / "negative" / name).read_bytes()
+    raw = (OPENAPI_FIXTURES / "full" / "negative" / name).read_bytes()
     response = await app_client.post(
         IMPORT,
         content=b'{"format": "openapi", "document": ' + raw + b"}",
@@ -116,7 +116,7 @@ def cli(tmp_path: Path, *args: str, redis_url: str = "") -> tuple[int, str, str]
 
 
 def test_the_multi_file_sendgrid_layout_through_the_cli(tmp_path: Path) -> None:
-    root = SHARED_OPENAPI / "full" / "sendgrid-multifile" / "oas_v3.json"
+    root = OPENAPI_FIXTURES / "full" / "sendgrid-multifile" / "oas_v3.json"
     started = time.perf_counter()
     code, out, err = cli(tmp_path, "import", "openapi", str(root), "--tenant", "acme", "--dry-run")
     elapsed = time.perf_counter() - started
@@ -132,7 +132,7 @@ def test_the_multi_file_sendgrid_layout_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_sibling_file_references_resolve_relative_to_their_own_file() -> None:
-    root = SHARED_OPENAPI / "full" / "sendgrid-multifile" / "oas_v3.json"
+    root = OPENAPI_FIXTURES / "full" / "sendgrid-multifile" / "oas_v3.json"
     document = load_document(root.read_bytes())
     converted = convert_document(document, DocumentResolver(document, path=root), ImportOptions())
     send = converted.spec["endpoints"]["post_mail_send"]
@@ -149,7 +149,7 @@ def test_sibling_file_references_resolve_relative_to_their_own_file() -> None:
 
 
 def test_the_cli_stores_the_import_and_names_problems(tmp_path: Path) -> None:
-    stripe = SHARED_OPENAPI / "stripe.json"
+    stripe = OPENAPI_FIXTURES / "stripe.json"
     code, out, err = cli(tmp_path, "import", "openapi", str(stripe), "--tenant", "acme")
     assert code == 0, err
     integration_id = out.splitlines()[-1]
@@ -160,7 +160,7 @@ def test_the_cli_stores_the_import_and_names_problems(tmp_path: Path) -> None:
     assert code == 0, err
     assert out.splitlines() == ["get_customers\tGET\t/v1/customers"]
 
-    zoom = SHARED_OPENAPI / "full" / "negative" / "zoom.json"
+    zoom = OPENAPI_FIXTURES / "full" / "negative" / "zoom.json"
     code, out, err = cli(tmp_path, "import", "openapi", str(zoom), "--tenant", "acme")
     assert code == 1
     assert f"{zoom}: swagger: is '2.0'" in err
@@ -211,7 +211,7 @@ async def test_an_import_from_the_shell_notifies_the_running_replicas(
     store = RedisStore.from_url(redis_url)
     try:
         async with store.subscribe(CHANGES_CHANNEL) as notices:
-            stripe = str(SHARED_OPENAPI / "stripe.json")
+            stripe = str(OPENAPI_FIXTURES / "stripe.json")
             code, out, err = await asyncio.to_thread(
                 cli, tmp_path, "import", "openapi", stripe, "--tenant", "acme", redis_url=redis_url
             )

@@ -6,24 +6,24 @@ import pytest
 
 from tests.executions.upstream import Upstream, serve_upstream
 from tests.oauth.provider import Provider, run_provider
-from tests.prism import SHARED_OPENAPI, run_prism
+from tests.prism import OPENAPI_FIXTURES, run_prism
 
 
 @pytest.fixture(scope="session")
 def stripe_prism() -> Iterator[str]:
-    with run_prism(SHARED_OPENAPI / "stripe.json") as base_url:
+    with run_prism(OPENAPI_FIXTURES / "stripe.json") as base_url:
         yield base_url
 
 
 @pytest.fixture(scope="session")
 def hubspot_prism() -> Iterator[str]:
-    with run_prism(SHARED_OPENAPI / "hubspot.json") as base_url:
+    with run_prism(OPENAPI_FIXTURES / "hubspot.json") as base_url:
         yield base_url
 
 
 @pytest.fixture(scope="session")
 def jira_prism() -> Iterator[str]:
-    with run_prism(SHARED_OPENAPI / "jira.json") as base_url:
+    with run_prism(OPENAPI_FIXTURES / "jira.json") as base_url:
         yield base_url
 
 

@@ -13,15 +13,15 @@ from adaptor.mapping import MappingEngine
 from adaptor.marketplace.catalog import builtin_template_files, load_file
 from adaptor.protocols.registry import default_registry
 from tests.marketplace.openapi import endpoint_problems
-from tests.prism import SHARED_OPENAPI
+from tests.prism import OPENAPI_FIXTURES
 
-FULL = SHARED_OPENAPI / "full"
+FULL = OPENAPI_FIXTURES / "full"
 DESCRIPTIONS: dict[str, Path] = {
-    "stripe": SHARED_OPENAPI / "stripe.json",
-    "hubspot": SHARED_OPENAPI / "hubspot.json",
-    "hubspot-oauth": SHARED_OPENAPI / "hubspot.json",
-    "jira-oauth": SHARED_OPENAPI / "jira.json",
-    "jira": SHARED_OPENAPI / "jira.json",
+    "stripe": OPENAPI_FIXTURES / "stripe.json",
+    "hubspot": OPENAPI_FIXTURES / "hubspot.json",
+    "hubspot-oauth": OPENAPI_FIXTURES / "hubspot.json",
+    "jira-oauth": OPENAPI_FIXTURES / "jira.json",
+    "jira": OPENAPI_FIXTURES / "jira.json",
     "twilio-sms": FULL / "twilio-api-v2010.json",
     "twilio-verify": FULL / "twilio-verify-v2.json",
     "sendgrid": FULL / "sendgrid.json",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +16,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import fresh_database
+from tests.ports import free_port
 from tests.protocols.data_app import create, data_service, execute, refused
 
 HOSTILE = "x'); DROP TABLE customers; --"
@@ -176,13 +176,6 @@ def mariadb_document(base_url: str, **overrides: Any) -> dict[str, Any]:
 async def service(tmp_path: Path) -> AsyncIterator[Any]:
     async with data_service(tmp_path) as pair:
         yield pair
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # both databases ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ unreachable PostgreSQL or Redis fails the tests that need them.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, ENCRYPTION_KEY, fresh_database
 from tests.executions.upstream import Upstream, serve_upstream
+from tests.ports import free_port
 
 REPLICAS = 3
 START_TIMEOUT_S = 60.0
@@ -58,13 +58,6 @@ class Replica:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def replica_database() -> Iterator[str]:
     """A database of the module's own on the real PostgreSQL server."""
@@ -96,7 +89,7 @@ def replicas(
     started: list[Replica] = []
     try:
         for n in range(REPLICAS):
-            port = _free_port()
+            port = free_port()
             log = root / f"replica-{n}.log"
             with log.open("wb") as output:
                 process = subprocess.Popen(

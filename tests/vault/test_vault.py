@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from tests.executions.test_execute import create, execute
 from tests.executions.upstream import Reply, serve_upstream
 from tests.oauth.provider import Provider, run_provider
 from tests.oauth.test_flows import oauth_integration
+from tests.ports import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -38,16 +38,9 @@ class Bao:
         return hvac.Client(url=self.url, token=self.token)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_bao() -> Bao:
     """`bao server -dev` on a free loopback port (KV v2 mounted at `secret/`)."""
-    port = _free_port()
+    port = free_port()
     token = f"root-{uuid.uuid4().hex}"
     process = subprocess.Popen(
         [
@@ -204,9 +197,9 @@ async def test_ready_names_vault_when_it_is_down(tmp_path: Path, backend: Backen
 
 
 def test_an_unreachable_vault_stops_the_service_with_one_line(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     completed = subprocess.run(
-        [str(BIN / "adaptor"), "serve", "--port", str(_free_port())],
+        [str(BIN / "adaptor"), "serve", "--port", str(free_port())],
         env={
             **os.environ,
             "VAULT_URL": f"http://127.0.0.1:{port}",

@@ -4,7 +4,9 @@
 targets, `metadata.endpoint_url`) and `UrlStr` (any scheme, well formed: a `base_url` of a
 database, file or queue integration) are the annotated types that apply it. Both refuse
 credentials in the URL (`user:password@`): they belong in `auth_config`, where they are
-encrypted and masked, not in a field every read shows.
+encrypted and masked, not in a field every read shows. A user name alone is no secret: the
+protocols' own schemes accept it (`postgresql://app@db:5432/shop`, the database or broker
+user), http(s) URLs do not.
 """
 
 from __future__ import annotations

@@ -207,7 +207,3 @@ def _sqlite_row(entry: LogRecord) -> tuple[Any, ...]:
     moment = entry.timestamp.astimezone(UTC).replace(tzinfo=None)
     row[_TIMESTAMP] = moment.isoformat(" ", "microseconds")
     return tuple(row)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

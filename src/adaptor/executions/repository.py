@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptor.storage.keyset import keyset_page
 from adaptor.storage.tables import ExecutionLogRow
 
 
@@ -27,11 +28,12 @@ class ExecutionLogRepository:
             ExecutionLogRow.tenant_id == tenant_id,
             ExecutionLogRow.integration_id == integration_id,
         )
-        if before is not None:
-            when, log_id = before
-            query = query.where(
-                (ExecutionLogRow.timestamp < when)
-                | ((ExecutionLogRow.timestamp == when) & (ExecutionLogRow.log_id < log_id))
-            )
-        query = query.order_by(ExecutionLogRow.timestamp.desc(), ExecutionLogRow.log_id.desc())
-        return (await self.session.execute(query.limit(limit))).scalars().all()
+        query = keyset_page(
+            query,
+            ExecutionLogRow.timestamp,
+            ExecutionLogRow.log_id,
+            before,
+            limit,
+            newest_first=True,
+        )
+        return (await self.session.execute(query)).scalars().all()

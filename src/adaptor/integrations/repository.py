@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptor.storage.keyset import keyset_page
 from adaptor.storage.tables import IntegrationRow
 
 
@@ -57,14 +58,10 @@ class IntegrationRepository:
         for column in ("type", "category", "enabled"):
             if filters.get(column) is not None:
                 query = query.where(getattr(IntegrationRow, column) == filters[column])
-        if after is not None:
-            created, ident = after
-            query = query.where(
-                (IntegrationRow.created_at > created)
-                | ((IntegrationRow.created_at == created) & (IntegrationRow.integration_id > ident))
-            )
-        query = query.order_by(IntegrationRow.created_at, IntegrationRow.integration_id)
-        return (await self.session.execute(query.limit(limit))).scalars().all()
+        query = keyset_page(
+            query, IntegrationRow.created_at, IntegrationRow.integration_id, after, limit
+        )
+        return (await self.session.execute(query)).scalars().all()
 
     async def update_if_version(
         self, tenant_id: str, integration_id: str, expected_version: int, values: dict[str, Any]

@@ -60,6 +60,7 @@ class IntegrationService:
         *,
         adapters: AdapterRegistry | None = None,
         vault: VaultSecrets | None = None,
+        default_timeout_ms: int = 5000,
     ) -> None:
         self.database = database
         self.secret_box = secret_box
@@ -68,6 +69,8 @@ class IntegrationService:
         self.adapters = adapters or default_registry()
         """Which integration types can run, and each adapter's save-time checks."""
         self.listeners: list[ChangeListener] = listeners or []
+        self.default_timeout_ms = default_timeout_ms
+        """`timeout_ms` of an integration saved without one (`DEFAULT_TIMEOUT_MS`)."""
 
     # reads ---------------------------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class IntegrationService:
     async def create(self, tenant_id: str, spec: IntegrationSpec) -> IntegrationConfig:
         self.validate(spec)
         integration_id = spec.integration_id or str(uuid.uuid4())
-        document = spec.model_dump(mode="json", exclude={"integration_id"})
+        document = self._document_of(spec)
         masked, secrets = split_secrets(document)
         sealed = await self._seal(tenant_id, integration_id, secrets)
         now = datetime.now(UTC)
@@ -174,7 +177,7 @@ class IntegrationService:
             raise ValidationFailed.of(
                 [(("body", "integration_id"), "does not match the integration in the path")]
             )
-        document = spec.model_dump(mode="json", exclude={"integration_id"})
+        document = self._document_of(spec)
         return await self._write(tenant_id, integration_id, if_match, lambda _: document)
 
     async def patch(
@@ -231,6 +234,14 @@ class IntegrationService:
         )
 
     # internals -----------------------------------------------------------------------------
+
+    def _document_of(self, spec: IntegrationSpec) -> dict[str, Any]:
+        """The stored document of a created or replaced integration: a `timeout_ms` the caller
+        left out is `DEFAULT_TIMEOUT_MS`."""
+        document = spec.model_dump(mode="json", exclude={"integration_id"})
+        if "timeout_ms" not in spec.model_fields_set:
+            document["timeout_ms"] = self.default_timeout_ms
+        return document
 
     async def _write(
         self,

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptor.storage.keyset import keyset_page
 from adaptor.storage.tables import ApiKeyRow
 
 
@@ -47,13 +48,7 @@ class ApiKeyRepository:
         query = select(ApiKeyRow)
         if tenant_id is not None:
             query = query.where(ApiKeyRow.tenant_id == tenant_id)
-        if after is not None:
-            created, key_id = after
-            query = query.where(
-                (ApiKeyRow.created_at > created)
-                | ((ApiKeyRow.created_at == created) & (ApiKeyRow.key_id > key_id))
-            )
-        query = query.order_by(ApiKeyRow.created_at, ApiKeyRow.key_id).limit(limit)
+        query = keyset_page(query, ApiKeyRow.created_at, ApiKeyRow.key_id, after, limit)
         return list((await self.session.execute(query)).scalars())
 
     async def revoke(self, key_id: str, when: datetime, *, rename: str | None = None) -> bool:

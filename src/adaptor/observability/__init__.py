@@ -1,1 +1,1 @@
-"""Logging, metrics and events."""
+"""Logging, health and metrics routes, Prometheus metrics and OpenTelemetry traces."""

@@ -345,7 +345,9 @@ class NatsBroker(Broker):
             self._subscriptions[key] = subscription
         try:
             messages = await subscription.fetch(max_messages, timeout=seconds)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
+            # nats-py raises asyncio's own TimeoutError, not its subclass, when the time ran
+            # out between its two pull requests: nothing came either way.
             return []
         received: list[Received] = []
         for message in messages:

@@ -1,1 +1,1 @@
-"""Secrets at rest and caller credentials."""
+"""Secrets at rest: encryption with rotatable keys and the development key file."""

@@ -16,6 +16,7 @@ from typing import Any
 import hvac
 import requests
 
+from adaptor.protocols.errors import safe_url
 from adaptor.security.crypto import SecretBox
 
 __all__ = ["REFERENCE_PREFIX", "SecretSealer", "VaultSecrets", "VaultUnavailable", "is_reference"]
@@ -29,10 +30,6 @@ class VaultUnavailable(Exception):
 
 def is_reference(stored: str) -> bool:
     return stored.startswith(REFERENCE_PREFIX)
-
-
-def _safe(url: str) -> str:
-    return url.split("@")[-1].rstrip("/")
 
 
 class VaultSecrets:
@@ -53,7 +50,7 @@ class VaultSecrets:
         self._client = hvac.Client(url=url, token=token, timeout=timeout_s)
 
     def __repr__(self) -> str:
-        return f"VaultSecrets(url={_safe(self.url)!r}, mount={self.mount!r})"
+        return f"VaultSecrets(url={safe_url(self.url)!r}, mount={self.mount!r})"
 
     def check(self) -> None:
         """Raise `VaultUnavailable` unless Vault answers and accepts the token."""
@@ -61,10 +58,10 @@ class VaultSecrets:
             authenticated = bool(self._client.is_authenticated())
         except (requests.RequestException, hvac.exceptions.VaultError) as exc:
             raise VaultUnavailable(
-                f"VAULT_URL: Vault at {_safe(self.url)} is unreachable ({type(exc).__name__})"
+                f"VAULT_URL: Vault at {safe_url(self.url)} is unreachable ({type(exc).__name__})"
             ) from None
         if not authenticated:
-            raise VaultUnavailable(f"VAULT_TOKEN: Vault at {_safe(self.url)} refused the token")
+            raise VaultUnavailable(f"VAULT_TOKEN: Vault at {safe_url(self.url)} refused the token")
 
     async def ping(self) -> bool:
         try:
@@ -87,7 +84,7 @@ class VaultSecrets:
             )
         except (requests.RequestException, hvac.exceptions.VaultError) as exc:
             raise VaultUnavailable(
-                f"writing a secret to Vault at {_safe(self.url)} failed ({type(exc).__name__})"
+                f"writing a secret to Vault at {safe_url(self.url)} failed ({type(exc).__name__})"
             ) from None
         return f"{REFERENCE_PREFIX}{path}@{answer['data']['version']}"
 
@@ -101,7 +98,7 @@ class VaultSecrets:
             )
         except (requests.RequestException, hvac.exceptions.VaultError) as exc:
             raise VaultUnavailable(
-                f"deleting a secret in Vault at {_safe(self.url)} failed ({type(exc).__name__})"
+                f"deleting a secret in Vault at {safe_url(self.url)} failed ({type(exc).__name__})"
             ) from None
 
     async def read(self, reference: str) -> Any:
@@ -117,7 +114,7 @@ class VaultSecrets:
             )
         except (requests.RequestException, hvac.exceptions.VaultError, ValueError) as exc:
             raise VaultUnavailable(
-                f"reading a secret from Vault at {_safe(self.url)} failed ({type(exc).__name__})"
+                f"reading a secret from Vault at {safe_url(self.url)} failed ({type(exc).__name__})"
             ) from None
         return answer["data"]["data"]["document"]
 

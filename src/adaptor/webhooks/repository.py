@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptor.storage.keyset import keyset_page
 from adaptor.storage.tables import WebhookEventRow
 
 
@@ -46,11 +47,7 @@ class WebhookEventRepository:
             WebhookEventRow.tenant_id == tenant_id,
             WebhookEventRow.integration_id == integration_id,
         )
-        if before is not None:
-            received, ident = before
-            query = query.where(
-                (WebhookEventRow.received_at < received)
-                | ((WebhookEventRow.received_at == received) & (WebhookEventRow.id < ident))
-            )
-        query = query.order_by(WebhookEventRow.received_at.desc(), WebhookEventRow.id.desc())
-        return (await self.session.execute(query.limit(limit))).scalars().all()
+        query = keyset_page(
+            query, WebhookEventRow.received_at, WebhookEventRow.id, before, limit, newest_first=True
+        )
+        return (await self.session.execute(query)).scalars().all()

@@ -1,0 +1,1 @@
+"""Events: the transactional outbox, the relay that publishes it, and the sinks it publishes to."""
