@@ -78,7 +78,7 @@ from bench.scenarios import (
     integration_spec,
     oauth2_integration_spec,
 )
-from bench.upstream import NGINX_INSTALL_HINT, Nginx, token_requests
+from bench.upstream import NGINX_INSTALL_HINT, Nginx, body_facts, token_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -897,7 +897,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nresults written to {args.out} ({time.monotonic() - started:.0f}s)")
-    missed = [name for name, gate in results["gates"].items() if not gate["met"]]
+    missed = [name for name, gate in results["gates"].items() if gate["met"] is False]
     return 1 if args.check_gates and missed else 0
 
 
@@ -964,6 +964,7 @@ def _meta(
         "warmup_requests": sizes.warmup_requests,
         "full_scenario": full_env,
         "upstream_bytes": {"small": len(nginx.small), "large": len(nginx.large)},
+        "bodies": body_facts(),
         "statistic": "median over rounds; spread is min-max over rounds",
         "seconds_before_report": round(seconds, 1),
     }

@@ -16,6 +16,15 @@ Gates are computed from those medians, all from the same run:
 - `rss_growth_mb`: service RSS after - before the memory run (after its warm-up); target <= 10
 - `cpu_ratio_graphql_vs_plain`: execute_graphql CPU us/req / execute_plain CPU us/req at c16;
   target <= 1.1
+- `cpu_ratio_plain_vs_reference_plain`: execute_plain CPU us/req / reference_plain CPU us/req
+  at c16; target <= 1.15
+- `cpu_ratio_full_vs_mapped`: execute_full CPU us/req / execute_mapped CPU us/req at c16
+  (PostgreSQL logs, Redis limit and breaker); target <= 1.10
+- `tail_ratio_mapped_c16`: execute_mapped p99 / p50 at c16; target <= 1.4
+- `tail_ratio_full_vs_mapped_c16`: execute_full p99 / execute_mapped p99 at c16; target <= 1.15
+
+The two execute_full gates need POSTGRES_URI and REDIS_URL; without them they are reported as
+skipped (`met` is null) and `--check-gates` does not count them as missed.
 
 Each gate also carries `rounds`, the formula applied within each round, and `range`, their
 min-max, so a reader can tell a robust miss from a marginal one.
@@ -85,6 +94,25 @@ GATES = (
         "cpu_ratio_graphql_vs_plain",
         "execute_graphql CPU us/req / execute_plain CPU us/req at c16",
         1.1,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_plain_vs_reference_plain",
+        "execute_plain CPU us/req / reference_plain CPU us/req at c16",
+        1.15,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_full_vs_mapped",
+        "execute_full CPU us/req / execute_mapped CPU us/req at c16 (PG logs, Redis limit)",
+        1.10,
+        "<=",
+    ),
+    Gate("tail_ratio_mapped_c16", "execute_mapped p99 / p50 at c16", 1.4, "<="),
+    Gate(
+        "tail_ratio_full_vs_mapped_c16",
+        "execute_full p99 / execute_mapped p99 at c16",
+        1.15,
         "<=",
     ),
 )
@@ -169,6 +197,26 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
         ("execute_plain", 16, "cpu_us_per_req"),
         "/",
     ),
+    "cpu_ratio_plain_vs_reference_plain": (
+        ("execute_plain", 16, "cpu_us_per_req"),
+        ("reference_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "cpu_ratio_full_vs_mapped": (
+        ("execute_full", 16, "cpu_us_per_req"),
+        ("execute_mapped", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "tail_ratio_mapped_c16": (
+        ("execute_mapped", 16, "p99_ms"),
+        ("execute_mapped", 16, "p50_ms"),
+        "/",
+    ),
+    "tail_ratio_full_vs_mapped_c16": (
+        ("execute_full", 16, "p99_ms"),
+        ("execute_mapped", 16, "p99_ms"),
+        "/",
+    ),
 }
 
 
@@ -180,7 +228,16 @@ def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, 
     the machine affects both operands alike), and `range` is their min-max: the spread.
     """
     values: dict[str, tuple[float, list[float]]] = {}
+    skipped: dict[str, str] = {}
     for name, (left, right, op) in _FORMULAS.items():
+        absent = [
+            operand[0]
+            for operand in (left, right)
+            if operand is not None and "skipped" in scenarios.get(operand[0], {"skipped": ""})
+        ]
+        if absent:
+            skipped[name] = f"{absent[0]} was not run"
+            continue
         left_stats = _metric(scenarios, *left)
         if right is None:
             values[name] = (left_stats["median"], list(left_stats["runs"]))
@@ -196,6 +253,17 @@ def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, 
 
     out: dict[str, Any] = {}
     for gate in GATES:
+        if gate.name in skipped:
+            out[gate.name] = {
+                "value": None,
+                "range": None,
+                "rounds": [],
+                "target": f"{gate.op} {gate.target:g}",
+                "met": None,
+                "skipped": skipped[gate.name],
+                "description": gate.description,
+            }
+            continue
         value, per_round = values[gate.name]
         met = value <= gate.target if gate.op == "<=" else value >= gate.target
         out[gate.name] = {
@@ -372,6 +440,9 @@ def table(results: Mapping[str, Any]) -> str:
     parts += ["", "gates (value from the medians [min-max of the value within each round]):"]
     name_width = max(len(name) for name in results["gates"])
     for name, gate in results["gates"].items():
+        if gate["met"] is None:
+            parts.append(f"  {name.ljust(name_width)}  skipped ({gate['skipped']})")
+            continue
         verdict = "met" if gate["met"] else "MISSED"
         parts.append(_gate_line(name.ljust(name_width), gate, verdict))
     ratios = results.get("full_ratios")
