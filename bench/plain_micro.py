@@ -266,7 +266,7 @@ async def _stages(
         for _ in range(args.calls):
             await stage()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
         return
     print(f"execute_plain, our own work per request ({args.rounds} rounds of {args.calls} calls,")
     print("best round; CPU of this process, every thread):")
@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="STAGE", help="instead: cProfile one stage, top functions by self time"
     )
+    parser.add_argument("--sort", default="tottime", help="with --profile: pstats sort key")
+    parser.add_argument("--top", type=int, default=30, help="with --profile: how many lines")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) < 2:
         args.cpu = args.load_cpu = None

@@ -303,6 +303,29 @@ def full_ratios(scenarios: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+PEER_PUBLISHED = "n8n publishes up to 220 executions/s per instance"
+
+
+def peer_ratios(scenarios: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """Each peer scenario's CPU µs/req at c16 over the service's scenario doing the same work
+    (plain over execute_plain, mapped over execute_mapped), medians and per round. No gate."""
+    out: dict[str, Any] = {"n8n_version": version, "published": PEER_PUBLISHED, "ratios": {}}
+    for name in scenarios:
+        if not name.startswith("peer_n8n_"):
+            continue
+        ours = "execute_plain" if name.endswith("_plain") else "execute_mapped"
+        mine = _metric(scenarios, name, 16, "cpu_us_per_req")
+        base = _metric(scenarios, ours, 16, "cpu_us_per_req")
+        rounds = [_ratio(a, b) for a, b in zip(mine["runs"], base["runs"], strict=True)]
+        out["ratios"][f"{name}_cpu_vs_{ours}"] = {
+            "value": round(_ratio(mine["median"], base["median"]), 1),
+            "range": [round(min(rounds), 1), round(max(rounds), 1)],
+            "rps_c16": _metric(scenarios, name, 16, "rps")["median"],
+            "description": f"{name} CPU us/req / {ours} CPU us/req at c16",
+        }
+    return out
+
+
 def calibration(scenarios: Mapping[str, Any], gate_values: Mapping[str, Any]) -> dict[str, Any]:
     """This machine's speed relative to the targets' machine class, and the time-based gates
     divided by it (per round too: the factor is measured in each round)."""
@@ -451,6 +474,20 @@ def table(results: Mapping[str, Any]) -> str:
         for name, gate in ratios.items():
             verdict = "met" if gate["met"] else "MISSED"
             parts.append(_gate_line(f"cpu_ratio_full_{name}".ljust(name_width), gate, verdict))
+    peer = results.get("peer")
+    if peer:
+        parts += [
+            "",
+            f"peer: n8n {peer['n8n_version']}, CPU per request over ours at c16 (no gate; "
+            f"{peer['published']}):",
+        ]
+        peer_width = max((len(name) for name in peer["ratios"]), default=0)
+        for name, entry in peer["ratios"].items():
+            low, high = entry["range"]
+            parts.append(
+                f"  {name.ljust(peer_width)}  {entry['value']:>7.1f}x  [{low:.1f}-{high:.1f}]"
+                f"  at {entry['rps_c16']:.0f} req/s"
+            )
     calibrated = results.get("calibration")
     if calibrated:
         low, high = calibrated["machine_factor_range"]
