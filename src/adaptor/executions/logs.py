@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adaptor.ids import sequential_ids
 from adaptor.storage.database import Database
@@ -82,6 +83,7 @@ class ExecutionLogWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake = asyncio.Event()
+        self._copy_connection: AsyncConnection | None = None
         self.written = 0
         self.failed_attempts = 0
 
@@ -116,6 +118,9 @@ class ExecutionLogWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._copy_connection is not None:
+            connection, self._copy_connection = self._copy_connection, None
+            await connection.close()
 
     async def _run(self) -> None:
         while True:
@@ -159,10 +164,7 @@ class ExecutionLogWriter:
             # COPY takes plain tuples: the stored record with its id in front, built in one
             # step (a NamedTuple `_replace` per row costs twice as much as the COPY itself).
             rows = [(next_id(), *entry.stored()[1:]) for entry in batch]
-            async with self.database.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                driver: Any = raw.driver_connection
-                await driver.copy_records_to_table("execution_logs", records=rows, columns=COLUMNS)
+            await self._copy(rows)
             return
         # Multi-row INSERTs on the driver: SQLAlchemy's per-row parameter processing would
         # run on the event loop's thread, and one statement per row would hand the GIL back
@@ -178,6 +180,24 @@ class ExecutionLogWriter:
                     _sqlite_insert(size), values[start * width : (start + size) * width]
                 )
                 start += size
+
+    async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
+        """COPY `rows` on the writer's own connection, held from batch to batch: a pool
+        checkout per batch costs a liveness ping and a reset round trip, more than the COPY.
+        A connection that fails is discarded; the retry opens a new one."""
+        connection = self._copy_connection
+        if connection is None:
+            connection = self._copy_connection = await self.database.engine.connect()
+        try:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await driver.copy_records_to_table("execution_logs", records=rows, columns=COLUMNS)
+        except BaseException:
+            self._copy_connection = None
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+                await connection.close()
+            raise
 
 
 _SQLITE_STATEMENT_ROWS = (256, 32, 4, 1)
