@@ -377,12 +377,12 @@ class AiohttpTransport:
     async def _read_body(self, response: aiohttp.ClientResponse, url: str) -> bytes:
         limit = self.max_response_bytes
         declared = response.content_length
-        if (
-            declared is not None
-            and declared > limit
-            and "content-encoding" not in {name.lower() for name in response.headers}
-        ):
-            raise self._too_large(url, limit)
+        if declared is not None and "Content-Encoding" not in response.headers:
+            # The body is exactly the declared length (aiohttp reads no more): check it once
+            # and read it in one step. (CIMultiDict lookups ignore case.)
+            if declared > limit:
+                raise self._too_large(url, limit)
+            return await response.read()
         buffer = bytearray()
         async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
             buffer += chunk
