@@ -23,7 +23,7 @@ from adaptor.marketplace.schemas import (
     Wizard,
 )
 from adaptor.marketplace.service import MarketplaceManager, Sort
-from adaptor.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 if TYPE_CHECKING:
     from adaptor.services import Services
@@ -111,7 +111,9 @@ async def list_installs(
     tenant_id: TenantId,
     marketplace: Marketplace,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ) -> InstallPage:
     """The tenant's installs, oldest first, with the version each installed."""
     return await marketplace.installs(tenant_id, cursor=cursor, limit=limit)

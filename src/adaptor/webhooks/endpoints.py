@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from adaptor.dependencies import ServicesDep, TenantId
-from adaptor.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from adaptor.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from adaptor.webhooks.schemas import WebhookAck, WebhookEventPage
 
 router = APIRouter(tags=["webhooks"])
@@ -54,7 +54,9 @@ async def list_webhook_events(
     tenant_id: TenantId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ) -> WebhookEventPage:
     """The integration's stored inbound webhook events, newest first."""
     return await services.webhooks.page(tenant_id, integration_id, cursor=cursor, limit=limit)
