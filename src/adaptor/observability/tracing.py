@@ -118,19 +118,20 @@ class Tracing:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         created = Resource.create({"service.name": service_name})
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        batch = {name: int(os.environ.get(name) or value) for name, value in BATCH_DEFAULTS.items()}
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=batch["OTEL_BSP_MAX_QUEUE_SIZE"],
+            schedule_delay_millis=batch["OTEL_BSP_SCHEDULE_DELAY"],
+            max_export_batch_size=batch["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        )
+        # The one processor is the provider's own (not one in a list of processors that every
+        # span's start and end loop over).
         provider = TracerProvider(
             resource=FixedResource(created.attributes, created.schema_url),
             sampler=ParentOrAlwaysOn(),
-        )
-        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-        batch = {name: int(os.environ.get(name) or value) for name, value in BATCH_DEFAULTS.items()}
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=batch["OTEL_BSP_MAX_QUEUE_SIZE"],
-                schedule_delay_millis=batch["OTEL_BSP_SCHEDULE_DELAY"],
-                max_export_batch_size=batch["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
-            )
+            active_span_processor=processor,  # type: ignore[arg-type]
         )
         return cls(provider)
 
@@ -225,8 +226,10 @@ class _SpanScope:
         if kind is not None:
             self.span.set_attribute("error.type", kind.__name__)
             self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
-        with contextlib.suppress(ValueError):
+        try:
             otel_context.detach(self._token)  # type: ignore[arg-type]
+        except ValueError:  # ended in another context than the one it started in
+            pass
         self.span.end()
 
 
