@@ -242,3 +242,18 @@ async def test_otlp_export_sends_every_span_of_an_execution_to_the_collector() -
         for item in resource.resource.attributes
     }
     assert attributes["service.name"] == "adaptor-test"
+
+
+def test_otel_traces_sampler_still_chooses_the_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Tracing.otlp("http://127.0.0.1:9", "adaptor-test")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    chosen = Tracing.otlp("http://127.0.0.1:9", "adaptor-test")
+    try:
+        assert default.provider is not None
+        assert isinstance(default.provider.sampler, ParentOrAlwaysOn)
+        with chosen.execution("i-1", "get_customer") as span:
+            assert span is not None
+            assert not span.is_recording()
+    finally:
+        default.shutdown()
+        chosen.shutdown()

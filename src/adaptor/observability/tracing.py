@@ -130,7 +130,8 @@ class Tracing:
         # span's start and end loop over).
         provider = TracerProvider(
             resource=FixedResource(created.attributes, created.schema_url),
-            sampler=ParentOrAlwaysOn(),
+            # OTEL_TRACES_SAMPLER, when set, is the SDK's to read.
+            sampler=None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentOrAlwaysOn(),
             active_span_processor=processor,  # type: ignore[arg-type]
         )
         return cls(provider)
