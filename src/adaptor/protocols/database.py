@@ -18,7 +18,9 @@ running when the client gives up is cancelled on the server (asyncpg's cancel re
 QUERY`). Rows are JSON-safe (`to_json_value`), at most `max_rows` with `metadata.truncated`.
 
 Each integration has one small pool (at most `AdapterOptions.pool_size` connections), opened on
-first use and closed by `close()`; its host passes the destination guard first.
+first use and closed by `close()`; its host passes the destination guard first. A connection
+goes back to the pool reset (asyncpg's `RESET ALL` and the rest), except after a session-safe
+query (`Statement.session_safe`), which leaves nothing to reset and so saves the round trip.
 
 MySQL/MariaDB go through aiomysql: aio-libs' asyncio port of PyMySQL, pure Python (no compiled
 extension to build on every platform), with an unbuffered cursor so `max_rows` never loads more
