@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from adaptor.app import create_app
-from adaptor.observability.tracing import TraceContextMiddleware, Tracing
+from adaptor.observability.tracing import (
+    FixedResource,
+    ParentOrAlwaysOn,
+    TraceContextMiddleware,
+    Tracing,
+)
 from tests.conftest import Backend, make_settings, new_tenant, serve_app
 from tests.executions.upstream import Reply, serve_upstream
 from tests.integrations.payloads import rest_integration
@@ -163,3 +173,87 @@ async def test_without_an_endpoint_nothing_is_traced_or_propagated(
         assert executed.status_code == 200
         assert app.state.services.executions.tracing.enabled is False
     assert "traceparent" not in upstream.seen[-1].headers
+
+
+def test_spans_follow_the_callers_sampling_decision(exporter: InMemorySpanExporter) -> None:
+    provider = TracerProvider(sampler=ParentOrAlwaysOn())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    for flags in ("01", "00"):
+        caller = TraceContextTextMapPropagator().extract(
+            {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{flags}"}
+        )
+        token = otel_context.attach(caller)
+        try:
+            with tracing.execution("i-1", "get_customer"), tracing.stage("call"):
+                sent = tracing.propagate({"headers": {}})
+        finally:
+            otel_context.detach(token)
+        # Sampled or not, the upstream joins the caller's trace with the caller's decision.
+        assert sent["headers"]["traceparent"].startswith(f"00-{CALLER_TRACE}-")
+        assert sent["headers"]["traceparent"].endswith(f"-{flags}")
+    with tracing.execution("i-1", "get_customer"):  # no caller: a sampled trace of its own
+        pass
+    spans = exporter.get_finished_spans()
+    assert [span.name for span in spans] == ["adaptor.call", "adaptor.execute", "adaptor.execute"]
+    assert all(span.context is not None and span.context.trace_flags.sampled for span in spans)
+    first, own = spans[1], spans[2]
+    assert first.context is not None
+    assert f"{first.context.trace_id:032x}" == CALLER_TRACE
+    assert own.context is not None
+    assert f"{own.context.trace_id:032x}" != CALLER_TRACE
+
+
+def test_a_fixed_resource_is_the_resource_it_was_made_from() -> None:
+    created = Resource.create({"service.name": "adaptor-test"})
+    fixed = FixedResource(created.attributes, created.schema_url)
+    assert fixed == created
+    assert created == fixed
+    assert hash(fixed) == hash(created)
+    assert fixed.attributes["service.name"] == "adaptor-test"
+
+
+async def test_otlp_export_sends_every_span_of_an_execution_to_the_collector() -> None:
+    async with serve_upstream() as collector:
+        collector.reply("POST", "/v1/traces", Reply(json={}))
+        tracing = Tracing.otlp(collector.url, "adaptor-test")
+        for _ in range(3):
+            with tracing.execution("i-1", "list_customers") as span:
+                with tracing.stage("map_request"):
+                    pass
+                with tracing.upstream_request("GET", "/customers") as client:
+                    tracing.answered(client, 200, 0)
+                tracing.finished(span, {"retries": 0, "metadata": {"status_code": 200}})
+        await asyncio.to_thread(tracing.shutdown)  # exports the batch from its thread
+    exported = ExportTraceServiceRequest()
+    for seen in collector.seen:
+        assert seen.path == "/v1/traces"
+        exported.MergeFromString(seen.body)
+    names = [
+        span.name
+        for resource in exported.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert sorted(names) == sorted(["adaptor.map_request", "HTTP GET", "adaptor.execute"] * 3)
+    attributes = {
+        item.key: item.value.string_value
+        for resource in exported.resource_spans
+        for item in resource.resource.attributes
+    }
+    assert attributes["service.name"] == "adaptor-test"
+
+
+def test_otel_traces_sampler_still_chooses_the_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Tracing.otlp("http://127.0.0.1:9", "adaptor-test")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    chosen = Tracing.otlp("http://127.0.0.1:9", "adaptor-test")
+    try:
+        assert default.provider is not None
+        assert isinstance(default.provider.sampler, ParentOrAlwaysOn)
+        with chosen.execution("i-1", "get_customer") as span:
+            assert span is not None
+            assert not span.is_recording()
+    finally:
+        default.shutdown()
+        chosen.shutdown()

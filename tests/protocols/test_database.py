@@ -15,6 +15,7 @@ import aiomysql
 import asyncpg
 import pytest
 
+from adaptor.protocols.database import _postgres_connection_class, compile_statement
 from tests.conftest import fresh_database
 from tests.ports import free_port
 from tests.protocols.data_app import create, data_service, execute, refused
@@ -609,3 +610,70 @@ async def test_the_debug_trace_shows_the_statement_without_its_values(
     assert "duplicate key" in attempt["error"]
     assert marker not in str(call)
     assert document["auth_config"]["credentials"]["password"] not in str(failed)
+
+
+@pytest.mark.parametrize(
+    ("query", "safe"),
+    [
+        ("SELECT id, name FROM customers WHERE id > :after ORDER BY id LIMIT 10", True),
+        ("WITH recent AS (SELECT id FROM customers) SELECT count(*) FROM recent", True),
+        ("SELECT lower(name), created::date FROM customers UNION SELECT 'x', now()", True),
+        ("SELECT set_config('application_name', 'x', false)", False),
+        ("SELECT pg_advisory_lock(1)", False),
+        ("SELECT * INTO copied FROM customers", False),
+        ("SELECT * FROM customers FOR UPDATE", False),
+        ("UPDATE customers SET name = :name", False),
+    ],
+)
+def test_only_queries_that_cannot_touch_the_session_are_session_safe(
+    query: str, safe: bool
+) -> None:
+    assert compile_statement(query, "postgres").session_safe is safe
+
+
+async def test_a_session_safe_query_returns_its_connection_without_a_reset(
+    postgres_db: str,
+) -> None:
+    pool = await asyncpg.create_pool(
+        postgres_db, min_size=1, max_size=1, connection_class=_postgres_connection_class()
+    )
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            reset_query = conn.get_reset_query()
+            await conn.fetch("SELECT 1")
+            conn.keep_session()
+        async with pool.acquire() as conn:
+            await conn.fetch("SELECT 2")
+    finally:
+        await pool.close()
+    assert "RESET ALL" in reset_query
+    assert sent == ["SELECT 1", "SELECT 2", reset_query]
+
+
+async def test_a_query_that_changes_the_session_is_reset_before_the_next_call(
+    service: Any, postgres_db: str
+) -> None:
+    client, tenant = service
+    document = database(postgres_db)
+    document["endpoints"] = {
+        "tamper": {
+            "method": "GET",
+            "query": "SELECT set_config('application_name', 'tampered', false) AS name",
+        },
+        "whoami": {"method": "GET", "query": "SELECT current_setting('application_name') AS name"},
+        "customer": {
+            "method": "GET",
+            "query": "SELECT id, name FROM customers WHERE id = :id",
+            "request_mapping": {"body": {"id": "id"}},
+        },
+    }
+    integration_id = await create(client, tenant, document)
+    tampered = await execute(client, tenant, integration_id, "tamper")
+    assert tampered["data"] == [{"name": "tampered"}]
+    for _ in range(2):  # after a session-safe query too, the session is the pool's own
+        who = await execute(client, tenant, integration_id, "whoami")
+        assert who["data"] == [{"name": "adaptor-service"}]
+        found = await execute(client, tenant, integration_id, "customer", {"id": 1})
+        assert found["data"] == [{"id": 1, "name": "customer 1"}]

@@ -18,7 +18,8 @@ the caller's trace. Disabled, `stage()` hands back one shared no-op context mana
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping
+import os
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -26,8 +27,20 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import (
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +50,56 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _NOTHING: AbstractContextManager[None] = nullcontext()
 _PROPAGATOR = TraceContextTextMapPropagator()
+
+BATCH_DEFAULTS = {
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 2048,
+    "OTEL_BSP_MAX_QUEUE_SIZE": 8192,
+    "OTEL_BSP_SCHEDULE_DELAY": 5000,
+}
+"""The batch processor's settings unless the environment sets them: an execution is seven
+spans, so the SDK's batches of 512 would mean an export request every 73 executions; batches of
+2048 cost a quarter of the requests, and the queue holds four batches (about 1 200 executions)
+while one is sent."""
+
+
+class ParentOrAlwaysOn(Sampler):
+    """The SDK's default sampler, `ParentBased(ALWAYS_ON)`, in one step: a span is sampled
+    unless its parent (local or the caller's) says it is not. The parent's trace state is kept."""
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if not parent.is_valid:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        if not parent.trace_flags.sampled:
+            return SamplingResult(Decision.DROP, None, parent.trace_state)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+
+    def get_description(self) -> str:
+        return "ParentOrAlwaysOn"
+
+
+class FixedResource(Resource):
+    """A `Resource` that computes its hash once: the OTLP encoder groups every exported span
+    by resource, and `Resource.__hash__` serialises the attributes to JSON on each call."""
+
+    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or super().__eq__(other)
 
 
 class Tracing:
@@ -54,9 +117,23 @@ class Tracing:
         """Batches of spans to the OTLP/HTTP collector at `endpoint` (`…/v1/traces`)."""
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        created = Resource.create({"service.name": service_name})
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        batch = {name: int(os.environ.get(name) or value) for name, value in BATCH_DEFAULTS.items()}
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=batch["OTEL_BSP_MAX_QUEUE_SIZE"],
+            schedule_delay_millis=batch["OTEL_BSP_SCHEDULE_DELAY"],
+            max_export_batch_size=batch["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        )
+        # The one processor is the provider's own (not one in a list of processors that every
+        # span's start and end loop over).
+        provider = TracerProvider(
+            resource=FixedResource(created.attributes, created.schema_url),
+            # OTEL_TRACES_SAMPLER, when set, is the SDK's to read.
+            sampler=None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentOrAlwaysOn(),
+            active_span_processor=processor,  # type: ignore[arg-type]
+        )
         return cls(provider)
 
     def _span(self, name: str, kind: SpanKind, attributes: dict[str, Any] | None) -> _SpanScope:
@@ -150,8 +227,10 @@ class _SpanScope:
         if kind is not None:
             self.span.set_attribute("error.type", kind.__name__)
             self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
-        with contextlib.suppress(ValueError):
+        try:
             otel_context.detach(self._token)  # type: ignore[arg-type]
+        except ValueError:  # ended in another context than the one it started in
+            pass
         self.span.end()
 
 

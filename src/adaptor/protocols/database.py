@@ -18,7 +18,9 @@ running when the client gives up is cancelled on the server (asyncpg's cancel re
 QUERY`). Rows are JSON-safe (`to_json_value`), at most `max_rows` with `metadata.truncated`.
 
 Each integration has one small pool (at most `AdapterOptions.pool_size` connections), opened on
-first use and closed by `close()`; its host passes the destination guard first.
+first use and closed by `close()`; its host passes the destination guard first. A connection
+goes back to the pool reset (asyncpg's `RESET ALL` and the rest), except after a session-safe
+query (`Statement.session_safe`), which leaves nothing to reset and so saves the round trip.
 
 MySQL/MariaDB go through aiomysql: aio-libs' asyncio port of PyMySQL, pure Python (no compiled
 extension to build on every platform), with an unbuffered cursor so `max_rows` never loads more
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import ipaddress
 import itertools
 import re
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from adaptor.domain import (
@@ -115,6 +119,9 @@ class Statement:
     """The text sent to the driver (`$1` for asyncpg, `%(name)s` for aiomysql)."""
     parameters: tuple[str, ...]
     """Parameter names in the order asyncpg binds them (each once)."""
+    session_safe: bool = False
+    """A query that cannot change the database session (see `_session_safe`), so a pooled
+    PostgreSQL connection needs no reset after it."""
 
 
 class StatementError(ValueError):
@@ -150,7 +157,17 @@ def compile_statement(sql: str, dialect: str) -> Statement:
         cursor = name.end + 1
     rest = sql[cursor:]
     pieces.append(rest.replace("%", "%%") if mysql else rest)
-    return Statement("".join(pieces).strip().rstrip(";"), tuple(names))
+    return Statement("".join(pieces).strip().rstrip(";"), tuple(names), _session_safe(parsed[0]))
+
+
+def _session_safe(tree: exp.Expr) -> bool:
+    """A query (SELECT, WITH ... SELECT, UNION ...) that calls only functions sqlglot knows
+    (counts, casts, dates, string functions: none touches the session), without `INTO` or a
+    locking clause. Anything else, a user-defined or unknown function above all (`set_config`,
+    `pg_advisory_lock`), may leave state on the session."""
+    if not isinstance(tree, exp.Query):
+        return False
+    return tree.find(exp.Anonymous, exp.Into, exp.Lock) is None
 
 
 def _first_line(text: str) -> str:
@@ -286,6 +303,7 @@ class DatabaseIntegration(BaseIntegration):
                 max_size=self._pool_size,
                 timeout=CONNECT_TIMEOUT_S,
                 init=_init_postgres,
+                connection_class=_postgres_connection_class(),
                 # Session defaults: every implicit transaction is read-only and bounded by the
                 # integration's timeout (RESET ALL on release returns to these).
                 server_settings={
@@ -441,6 +459,8 @@ class DatabaseIntegration(BaseIntegration):
             # The session's defaults already are this call's: one implicit read-only
             # transaction, one round trip, at most max_rows + 1 rows sent.
             records = await _fetch_limited(conn, statement.sql, args, max_rows + 1, client_timeout)
+            if statement.session_safe:
+                conn.keep_session()
             return _rows(records[:max_rows]), len(records) > max_rows
         # One round trip opens the transaction and sets the server's own timeout for it.
         begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
@@ -660,6 +680,39 @@ def _bindable(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return value
+
+
+@functools.cache
+def _postgres_connection_class() -> type[Any]:
+    """asyncpg's `Connection` with a release that can skip the session reset.
+
+    Returning a connection to the pool normally costs a round trip (`RESET ALL`, `CLOSE ALL`,
+    `UNLISTEN *`, advisory locks released). After a session-safe query in the session's own
+    implicit transaction there is nothing to reset, so `keep_session()` makes the next reset
+    query empty (asyncpg then sends nothing; an open transaction is still rolled back). Every
+    other use, a failed one included, resets as usual.
+    """
+    import asyncpg
+
+    class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+        __slots__ = ("_keep_session",)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._keep_session = False
+
+        def keep_session(self) -> None:
+            """The next release needs no reset query."""
+            self._keep_session = True
+
+        def get_reset_query(self) -> str:
+            if self._keep_session:
+                self._keep_session = False
+                return ""
+            query: str = super().get_reset_query()
+            return query
+
+    return PooledConnection
 
 
 async def _init_postgres(conn: Any) -> None:
