@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from bench import contract, profile, report
+from bench import contract, peer, profile, report
 from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target
 from bench.procs import (
     CLOCK_TICKS_PER_SECOND,
@@ -80,7 +80,7 @@ from bench.scenarios import (
     integration_spec,
     oauth2_integration_spec,
 )
-from bench.upstream import NGINX_INSTALL_HINT, Nginx, token_requests
+from bench.upstream import NGINX_INSTALL_HINT, Nginx, body_facts, token_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
@@ -134,6 +134,8 @@ class Scenario:
     server: ManagedProcess
     direct: bool = False
     samples: dict[int, list[report.Sample]] = field(default_factory=dict)
+    requests: dict[int, int] | None = None
+    """Requests per point by concurrency, when not the run's (the peer: slower, no c64)."""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -177,6 +179,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "with py-spy and write their top functions next to --out",
     )
     parser.add_argument("--check-gates", action="store_true", help="exit 1 when a gate is missed")
+    parser.add_argument(
+        "--peer",
+        choices=["n8n"],
+        default=None,
+        help="also measure a peer (n8n, installed into a cache folder on first use)",
+    )
     parser.add_argument(
         "--keep-temp", action="store_true", help="keep the temp dir (logs, configs) after the run"
     )
@@ -467,7 +475,45 @@ def _reference_target(name: str, url: str, marker: str) -> Target:
 
 
 def _requests_for(scenario: Scenario, concurrency: int, sizes: Sizes) -> int:
+    if scenario.requests is not None:
+        return scenario.requests.get(concurrency, 0)
     return sizes.direct_requests if scenario.direct else sizes.proxy_requests[concurrency]
+
+
+PEER_REQUESTS = {"full": {1: 60, 16: 150}, "quick": {1: 20, 16: 50}}
+"""Requests per point of the peer's scenarios (n8n answers tens of requests a second)."""
+
+
+def _peer_scenarios(
+    args: argparse.Namespace, workdir: Path, cpu: int | None, upstream: str, stack: Any
+) -> list[Scenario]:
+    """`--peer n8n`: both configurations started, verified, and their four scenarios."""
+    scenarios: list[Scenario] = []
+    requests = PEER_REQUESTS["quick" if args.quick else "full"]
+    for config in peer.CONFIGURATIONS:
+        _progress(f"starting n8n {peer.N8N_VERSION} ({config})")
+        n8n = peer.N8n(config, workdir, cpu, upstream)
+        stack.callback(n8n.stop)
+        n8n.wait_ready()
+        n8n.verify()
+        for variant, marker in (("plain", '"object":"customer"'), ("mapped", '"summary":')):
+            scenarios.append(
+                Scenario(
+                    f"peer_n8n_{config}_{variant}",
+                    f"n8n {config}, {variant}",
+                    Target(
+                        f"peer_n8n_{config}_{variant}",
+                        n8n.url(variant),
+                        method="POST",
+                        headers={"Content-Type": "application/json"},
+                        body=orjson.dumps(EXECUTE_BODY),
+                        expect=marker,
+                    ),
+                    n8n.process,
+                    requests=requests,
+                )
+            )
+    return scenarios
 
 
 class LoadMonitor:
@@ -634,18 +680,21 @@ def _profile(
     workdir: Path,
     load_cpu: int | None,
 ) -> dict[str, str]:
-    """py-spy over execute_mapped, the reference and execute_plain at c16; summaries written
-    next to --out."""
+    """py-spy over execute_mapped, the reference, execute_plain, reference_plain and (when it
+    runs) execute_full at c16; summaries written next to --out."""
     written: dict[str, str] = {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for name in ("execute_mapped", "reference", "execute_plain"):
-        scenario = next(s for s in scenarios if s.name == name)
+    names = ("execute_mapped", "reference", "execute_plain", "reference_plain", "execute_full")
+    for name in names:
+        scenario = next((s for s in scenarios if s.name == name), None)
+        if scenario is None:
+            continue
         requests = sizes.proxy_requests[16] * 2
         _progress(f"profiling {name} at c16 over {requests} requests with py-spy")
         collapsed = profile.record(
             load, scenario.target, scenario.server, requests, 16, workdir, load_cpu
         )
-        focus = ("bench/",) if name == "reference" else ("adaptor/",)
+        focus = ("bench/",) if name.startswith("reference") else ("adaptor/",)
         title = f"{name} c16 ({scenario.server.name} process)"
         text = profile.summarise(collapsed, title, focus)
         summary_path = args.out.parent / f"profile-{name}.txt"
@@ -860,15 +909,21 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
             )
         )
 
+    if args.peer == "n8n":
+        scenarios += _peer_scenarios(args, workdir, service_cpu, nginx.base_url, stack)
+
     load = LoadGenerator(workdir, load_cpu)
     service_side = [service, reference] + ([service_full] if service_full else [])
     service_side += [process for process, _url in variants.values()]
+    service_side += [s.server for s in scenarios if s.requests is not None]
     monitor = LoadMonitor(service_cpu, load_cpu, service_side)
     monitor.load_side.append(nginx.process)
     quiet_wait = args.quiet_wait if args.quiet_wait is not None else sizes.quiet_wait
     quiet = (args.quiet_threshold, quiet_wait)
     for scenario in scenarios:
         warmup = sizes.direct_requests if scenario.direct else sizes.warmup_requests
+        if scenario.requests is not None:
+            warmup = scenario.requests[16]
         load.run(scenario.target, warmup, 16, cap_s=600)
     _progress(f"warmed up; {rounds} interleaved rounds of {len(scenarios) * 3} points")
 
@@ -877,6 +932,8 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
         for concurrency in ALL_CONCURRENCIES:
             for scenario in scenarios:
                 requests = _requests_for(scenario, concurrency, sizes)
+                if not requests:
+                    continue
                 sample = _measure(load, monitor, scenario, concurrency, requests, quiet)
                 scenario.samples.setdefault(concurrency, []).append(sample)
         _progress(
@@ -923,13 +980,15 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     results["gates"] = report.gates(results["scenarios"], memory)
     if variants:
         results["full_ratios"] = report.full_ratios(results["scenarios"])
+    if args.peer:
+        results["peer"] = report.peer_ratios(results["scenarios"], peer.N8N_VERSION)
     results["calibration"] = report.calibration(results["scenarios"], results["gates"])
     print()
     print(report.table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nresults written to {args.out} ({time.monotonic() - started:.0f}s)")
-    missed = [name for name, gate in results["gates"].items() if not gate["met"]]
+    missed = [name for name, gate in results["gates"].items() if gate["met"] is False]
     return 1 if args.check_gates and missed else 0
 
 
@@ -996,6 +1055,7 @@ def _meta(
         "warmup_requests": sizes.warmup_requests,
         "full_scenario": full_env,
         "upstream_bytes": {"small": len(nginx.small), "large": len(nginx.large)},
+        "bodies": body_facts(),
         "statistic": "median over rounds; spread is min-max over rounds",
         "seconds_before_report": round(seconds, 1),
     }

@@ -18,6 +18,15 @@ Gates are computed from those medians, all from the same run:
   target <= 1.1
 - `cpu_ratio_mcp_vs_plain`: mcp_call CPU us/req / execute_plain CPU us/req at c16 (the same
   endpoint as an MCP tool call); target <= 1.25
+- `cpu_ratio_plain_vs_reference_plain`: execute_plain CPU us/req / reference_plain CPU us/req
+  at c16; target <= 1.15
+- `cpu_ratio_full_vs_mapped`: execute_full CPU us/req / execute_mapped CPU us/req at c16
+  (PostgreSQL logs, Redis limit and breaker); target <= 1.10
+- `tail_ratio_mapped_c16`: execute_mapped p99 / p50 at c16; target <= 1.4
+- `tail_ratio_full_vs_mapped_c16`: execute_full p99 / execute_mapped p99 at c16; target <= 1.15
+
+The two execute_full gates need POSTGRES_URI and REDIS_URL; without them they are reported as
+skipped (`met` is null) and `--check-gates` does not count them as missed.
 
 Each gate also carries `rounds`, the formula applied within each round, and `range`, their
 min-max, so a reader can tell a robust miss from a marginal one.
@@ -93,6 +102,25 @@ GATES = (
         "cpu_ratio_mcp_vs_plain",
         "mcp_call CPU us/req / execute_plain CPU us/req at c16",
         1.25,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_plain_vs_reference_plain",
+        "execute_plain CPU us/req / reference_plain CPU us/req at c16",
+        1.15,
+        "<=",
+    ),
+    Gate(
+        "cpu_ratio_full_vs_mapped",
+        "execute_full CPU us/req / execute_mapped CPU us/req at c16 (PG logs, Redis limit)",
+        1.10,
+        "<=",
+    ),
+    Gate("tail_ratio_mapped_c16", "execute_mapped p99 / p50 at c16", 1.4, "<="),
+    Gate(
+        "tail_ratio_full_vs_mapped_c16",
+        "execute_full p99 / execute_mapped p99 at c16",
+        1.15,
         "<=",
     ),
 )
@@ -182,6 +210,26 @@ _FORMULAS: dict[str, tuple[tuple[str, int, str], tuple[str, int, str] | None, st
         ("execute_plain", 16, "cpu_us_per_req"),
         "/",
     ),
+    "cpu_ratio_plain_vs_reference_plain": (
+        ("execute_plain", 16, "cpu_us_per_req"),
+        ("reference_plain", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "cpu_ratio_full_vs_mapped": (
+        ("execute_full", 16, "cpu_us_per_req"),
+        ("execute_mapped", 16, "cpu_us_per_req"),
+        "/",
+    ),
+    "tail_ratio_mapped_c16": (
+        ("execute_mapped", 16, "p99_ms"),
+        ("execute_mapped", 16, "p50_ms"),
+        "/",
+    ),
+    "tail_ratio_full_vs_mapped_c16": (
+        ("execute_full", 16, "p99_ms"),
+        ("execute_mapped", 16, "p99_ms"),
+        "/",
+    ),
 }
 
 
@@ -193,7 +241,16 @@ def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, 
     the machine affects both operands alike), and `range` is their min-max: the spread.
     """
     values: dict[str, tuple[float, list[float]]] = {}
+    skipped: dict[str, str] = {}
     for name, (left, right, op) in _FORMULAS.items():
+        absent = [
+            operand[0]
+            for operand in (left, right)
+            if operand is not None and "skipped" in scenarios.get(operand[0], {"skipped": ""})
+        ]
+        if absent:
+            skipped[name] = f"{absent[0]} was not run"
+            continue
         left_stats = _metric(scenarios, *left)
         if right is None:
             values[name] = (left_stats["median"], list(left_stats["runs"]))
@@ -209,6 +266,17 @@ def gates(scenarios: Mapping[str, Any], memory: Mapping[str, Any]) -> dict[str, 
 
     out: dict[str, Any] = {}
     for gate in GATES:
+        if gate.name in skipped:
+            out[gate.name] = {
+                "value": None,
+                "range": None,
+                "rounds": [],
+                "target": f"{gate.op} {gate.target:g}",
+                "met": None,
+                "skipped": skipped[gate.name],
+                "description": gate.description,
+            }
+            continue
         value, per_round = values[gate.name]
         met = value <= gate.target if gate.op == "<=" else value >= gate.target
         out[gate.name] = {
@@ -244,6 +312,29 @@ def full_ratios(scenarios: Mapping[str, Any]) -> dict[str, Any]:
             "target": f"<= {target:g}",
             "met": value <= target,
             "description": f"{name} CPU us/req / execute_full CPU us/req at c16",
+        }
+    return out
+
+
+PEER_PUBLISHED = "n8n publishes up to 220 executions/s per instance"
+
+
+def peer_ratios(scenarios: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """Each peer scenario's CPU µs/req at c16 over the service's scenario doing the same work
+    (plain over execute_plain, mapped over execute_mapped), medians and per round. No gate."""
+    out: dict[str, Any] = {"n8n_version": version, "published": PEER_PUBLISHED, "ratios": {}}
+    for name in scenarios:
+        if not name.startswith("peer_n8n_"):
+            continue
+        ours = "execute_plain" if name.endswith("_plain") else "execute_mapped"
+        mine = _metric(scenarios, name, 16, "cpu_us_per_req")
+        base = _metric(scenarios, ours, 16, "cpu_us_per_req")
+        rounds = [_ratio(a, b) for a, b in zip(mine["runs"], base["runs"], strict=True)]
+        out["ratios"][f"{name}_cpu_vs_{ours}"] = {
+            "value": round(_ratio(mine["median"], base["median"]), 1),
+            "range": [round(min(rounds), 1), round(max(rounds), 1)],
+            "rps_c16": _metric(scenarios, name, 16, "rps")["median"],
+            "description": f"{name} CPU us/req / {ours} CPU us/req at c16",
         }
     return out
 
@@ -385,6 +476,9 @@ def table(results: Mapping[str, Any]) -> str:
     parts += ["", "gates (value from the medians [min-max of the value within each round]):"]
     name_width = max(len(name) for name in results["gates"])
     for name, gate in results["gates"].items():
+        if gate["met"] is None:
+            parts.append(f"  {name.ljust(name_width)}  skipped ({gate['skipped']})")
+            continue
         verdict = "met" if gate["met"] else "MISSED"
         parts.append(_gate_line(name.ljust(name_width), gate, verdict))
     ratios = results.get("full_ratios")
@@ -393,6 +487,20 @@ def table(results: Mapping[str, Any]) -> str:
         for name, gate in ratios.items():
             verdict = "met" if gate["met"] else "MISSED"
             parts.append(_gate_line(f"cpu_ratio_full_{name}".ljust(name_width), gate, verdict))
+    peer = results.get("peer")
+    if peer:
+        parts += [
+            "",
+            f"peer: n8n {peer['n8n_version']}, CPU per request over ours at c16 (no gate; "
+            f"{peer['published']}):",
+        ]
+        peer_width = max((len(name) for name in peer["ratios"]), default=0)
+        for name, entry in peer["ratios"].items():
+            low, high = entry["range"]
+            parts.append(
+                f"  {name.ljust(peer_width)}  {entry['value']:>7.1f}x  [{low:.1f}-{high:.1f}]"
+                f"  at {entry['rps_c16']:.0f} req/s"
+            )
     calibrated = results.get("calibration")
     if calibrated:
         low, high = calibrated["machine_factor_range"]

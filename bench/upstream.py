@@ -141,6 +141,18 @@ def write_bodies(folder: Path) -> tuple[bytes, bytes]:
     return small, large
 
 
+def body_facts() -> dict[str, int]:
+    """The figures `bench/README.md` states about the bodies, derived from the data itself
+    (also in the JSON's `meta.bodies`; a test checks the README against them)."""
+    customers = customer_list()["data"]
+    return {
+        "small_bytes": len(orjson.dumps(small_body())),
+        "large_bytes": len(orjson.dumps(customer_list())),
+        "customers": len(customers),
+        "positive_balance": sum(1 for item in customers if item["balance"] > 0),
+    }
+
+
 OAUTH2_ACCESS_TOKEN = "bench-oauth2-access-token-6f1c0d2e9a7b4c3d"
 
 

@@ -100,7 +100,8 @@ def test_serve_leaves_the_development_key_to_the_app(
     key file on a first start."""
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
-    monkeypatch.setattr("adaptor.drain.DrainingServer.run", lambda *args: started.append(args))
+    # One worker runs the draining server itself, not uvicorn.run.
+    monkeypatch.setattr("adaptor.drain.DrainingServer.run", lambda self: started.append(self))
     port = str(free_port())  # serve checks that its port is free before starting
     result = CliRunner().invoke(main, ["serve", "--port", port], env={**env, "ENCRYPTION_KEY": ""})
     assert result.exit_code == 0, result.output

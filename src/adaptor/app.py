@@ -614,6 +614,10 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
         lifespan=lifespan,
         docs_url=None,  # served below from bundled assets, without a CDN
         openapi_url="/openapi.json",
+        # Spans, metrics and logs are the service's own (adaptor.observability): FastAPI's
+        # native telemetry would only duplicate them, and its per-request check of the global
+        # OpenTelemetry providers costs every request a few microseconds.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(
         RequestContextMiddleware,

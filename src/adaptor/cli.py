@@ -392,10 +392,7 @@ def _builtin_templates() -> list[Any]:
     from adaptor.marketplace.catalog import builtin_template_files, load_file
 
     engine, adapters = _template_checker()
-    return [
-        load_file(path, engine, adapters, allow_unsupported_type=True)
-        for path in builtin_template_files()
-    ]
+    return [load_file(path, engine, adapters) for path in builtin_template_files()]
 
 
 @marketplace.command("list")
@@ -435,7 +432,7 @@ def marketplace_validate(path: Path) -> None:
 
     engine, adapters = _template_checker()
     try:
-        item = load_file(path, engine, adapters, allow_unsupported_type=True)
+        item = load_file(path, engine, adapters)
     except TemplateError as exc:
         for loc, message in exc.problems:
             click.echo(f"{path}: {'.'.join(map(str, loc)) or '(document)'}: {message}", err=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 
 from adaptor.app import create_app
 from tests.conftest import ADMIN_KEY, Backend, Tenant, make_settings, new_tenant, serve_app
@@ -16,6 +19,15 @@ from tests.executions.upstream import Reply, Upstream
 from tests.integrations.payloads import rest_integration
 
 SECRET = "sk_live_SECRET_1234567890"
+
+
+async def read_stream(redis_url: str, stream: str) -> list[dict[str, Any]]:
+    """Every event document on `stream` of the machine's Redis, oldest first."""
+    client = Redis.from_url(redis_url)
+    try:
+        return [orjson.loads(fields[b"event"]) for _, fields in await client.xrange(stream)]
+    finally:
+        await client.aclose()
 
 
 async def test_changes_and_executions_arrive_as_cloudevents_without_secrets(
@@ -132,3 +144,91 @@ async def test_without_events_url_readiness_names_no_events(
     ready = await app_client.get("/health/ready")
     assert ready.status_code == 200
     assert "events" not in ready.json()["checks"]
+
+
+async def test_an_install_and_a_stored_webhook_event_each_publish_one_event(
+    tmp_path: Path, backend: Backend, redis_url: str
+) -> None:
+    stream = f"adaptor-test-events-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(tmp_path, backend, events_url=f"{redis_url}?stream={stream}")
+    webhook_secret = "shpss_" + uuid.uuid4().hex
+    token = "ghp_INSTALL_SECRET_" + uuid.uuid4().hex[:8]
+    try:
+        async with serve_app(create_app(settings)) as app:
+            tenant = await new_tenant(app)
+            installed = await app.post(
+                "/api/v2/marketplace/items/github/install",
+                json={"credentials": {"token": token}},
+                headers=tenant.headers,
+            )
+            assert installed.status_code == 201, installed.text
+            github = installed.json()["integration_id"]
+            [install] = (
+                await app.get("/api/v2/marketplace/installs", headers=tenant.headers)
+            ).json()["items"]
+
+            created = await app.post(
+                "/api/v2/integrations",
+                json={
+                    **rest_integration(),
+                    "webhook": {"signature_scheme": "github", "secret": webhook_secret},
+                },
+                headers=tenant.headers,
+            )
+            assert created.status_code == 201, created.text
+            receiver = created.json()["integration_id"]
+            body = orjson.dumps({"ref": "refs/heads/main", "pusher": {"email": "a@example.com"}})
+            digest = hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+            headers = {
+                "X-Hub-Signature-256": f"sha256={digest}",
+                "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": "delivery-" + uuid.uuid4().hex,
+            }
+            for duplicate in (False, True):  # the redelivery is stored and published once
+                ack = await app.post(f"/api/v2/webhooks/{receiver}", content=body, headers=headers)
+                assert ack.status_code == 200, ack.text
+                assert ack.json()["duplicate"] is duplicate
+            [stored] = (
+                await app.get(
+                    f"/api/v2/integrations/{receiver}/webhook-events", headers=tenant.headers
+                )
+            ).json()["items"]
+
+            wanted = {"adaptor.marketplace.installed", "adaptor.webhook.received"}
+
+            async def both() -> list[dict[str, Any]]:
+                found = _mine(await read_stream(redis_url, stream), tenant.tenant_id)
+                return found if wanted <= {e["type"] for e in found} else []
+
+            events = await eventually(both)
+            bodies = await read_stream(redis_url, stream)
+    finally:
+        client = Redis.from_url(redis_url)
+        await client.delete(stream)
+        await client.aclose()
+
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_type.setdefault(event["type"], []).append(event)
+    assert [e["subject"] for e in by_type["adaptor.integration.created"]] == [github, receiver]
+    [installed_event] = by_type["adaptor.marketplace.installed"]
+    assert installed_event["subject"] == github
+    assert installed_event["data"] == {
+        "install_id": install["install_id"],
+        "item_id": "github",
+        "version": 1,
+        "integration_id": github,
+        "test_mode": False,
+    }
+    [received] = by_type["adaptor.webhook.received"]
+    assert received["subject"] == receiver
+    assert received["tenantid"] == tenant.tenant_id
+    assert received["data"] == {
+        "id": stored["id"],
+        "integration_id": receiver,
+        "event_id": headers["X-GitHub-Delivery"],
+        "event_type": "push",
+    }
+    everything = orjson.dumps(bodies)
+    for secret in (token, webhook_secret, tenant.key, "a@example.com", "refs/heads/main"):
+        assert secret.encode() not in everything

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adaptor.executions.logs import ExecutionLogWriter, LogRecord, _statement_sizes
 from adaptor.executions.repository import ExecutionLogRepository
@@ -98,6 +98,27 @@ async def test_failed_write_is_retried_not_discarded(database: Database) -> None
     await writer.close()
     assert writer.failed_attempts == 2
     assert await count(database, integration) == 7
+
+
+async def test_a_lost_database_connection_costs_a_retry_not_a_log(database: Database) -> None:
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL holds the writer's COPY connection between batches")
+    integration = str(uuid.uuid4())
+    writer = ExecutionLogWriter(database, batch_size=10, flush_interval_s=0)
+    writer.start()
+    await writer.record(entry("t1", integration, 0))
+    await writer.flush()
+    held = writer._copy_connection
+    assert held is not None
+    pid = (await held.get_raw_connection()).driver_connection.get_server_pid()
+    # The server drops the writer's connection between two batches.
+    async with database.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    for i in range(1, 6):
+        await writer.record(entry("t1", integration, i))
+    await writer.close()
+    assert writer.failed_attempts >= 1
+    assert await count(database, integration) == 6
 
 
 async def test_logs_read_back_newest_first_for_their_tenant(database: Database) -> None:

@@ -294,6 +294,30 @@ async def test_a_failed_probe_opens_the_circuit_again(
     assert upstream.count() == 2
 
 
+async def test_an_open_circuit_spends_no_rate_limit_budget(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
+) -> None:
+    # The breaker check and the rate limit are one store step: an open breaker takes nothing.
+    upstream.reply("GET", "/v1/customers", Reply(503, {"message": "down"}))
+    document = integration(
+        upstream, rate_limit={"requests_per_minute": 3}, circuit_breaker=breaker(1, 0.3)
+    )
+    integration_id = await create(app_client, tenant, document)
+    failed = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+    assert failed["error"]["code"] == "upstream_error"
+    for _ in range(3):
+        rejected = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+        assert rejected["error"]["code"] == "circuit_open"
+    await asyncio.sleep(0.35)
+    upstream.reply("GET", "/v1/customers", Reply(json=CUSTOMERS))
+    for _ in range(2):  # the probe, then a call on the closed circuit: hits 2 and 3 of 3
+        result = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+        assert result["success"] is True, result
+    refused = (await execute(app_client, tenant, integration_id, "list_customers")).json()
+    assert refused["error"]["code"] == "rate_limited"
+    assert upstream.count() == 3
+
+
 async def test_the_configured_fallback_is_served_while_the_circuit_is_open(
     app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream
 ) -> None:

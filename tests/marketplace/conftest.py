@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.executions.upstream import Upstream, serve_upstream
+from tests.oauth.provider import Provider, run_provider
 from tests.prism import OPENAPI_FIXTURES, run_prism
 
 
@@ -30,3 +31,10 @@ def jira_prism() -> Iterator[str]:
 async def upstream() -> AsyncIterator[Upstream]:
     async with serve_upstream() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Provider]:
+    """oauth2-mock-server, the authorization server of the OAuth templates' tests."""
+    with run_provider() as running:
+        yield running

@@ -128,7 +128,7 @@ async def test_search_filters_and_sorts(app_client: httpx.AsyncClient, tenant: T
         assert response.status_code == 200, response.text
         return [i["item_id"] for i in response.json()["items"]]
 
-    assert await ids(q="soql") == ["salesforce"]  # description
+    assert await ids(q="soql") == ["salesforce", "salesforce-jwt"]  # description
     assert set(await ids(q="atlassian")) == {"jira", "jira-oauth"}  # provider
     assert set(await ids(q="twilio")) == {"twilio-sms", "twilio-verify", "sendgrid"}
     assert await ids(tag="otp") == ["twilio-verify"]
@@ -263,7 +263,8 @@ async def test_shopify_shop_is_tidied_then_checked(
         headers=tenant.headers,
     )
     assert tidied.status_code == 201, tidied.text
-    assert tidied.json()["base_url"].startswith("https://my-shop.myshopify.com")
+    assert tidied.json()["base_url"] == "https://my-shop.myshopify.com"
+    assert tidied.json()["type"] == "graphql"
 
 
 async def test_an_install_is_an_ordinary_integration_that_can_be_edited(

@@ -36,10 +36,7 @@ GATEWAYS = {"jira-oauth": "/ex/jira/x"}
 
 def load_all() -> dict[str, MarketplaceItemSpec]:
     engine, adapters = MappingEngine(), default_registry()
-    items = [
-        load_file(path, engine, adapters, allow_unsupported_type=True)
-        for path in builtin_template_files()
-    ]
+    items = [load_file(path, engine, adapters) for path in builtin_template_files()]
     return {item.item_id: item for item in items}
 
 

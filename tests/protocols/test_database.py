@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiomysql
 import asyncpg
@@ -81,15 +82,43 @@ def mariadb_db() -> Iterator[str]:
         finally:
             conn.close()
 
+    # A user of its own with a password: credentials go in auth_config, never in base_url.
+    user, password = name[-16:], f"Pw-{uuid.uuid4().hex}"
+    hosts = ("localhost", "127.0.0.1")
     asyncio.run(run([f"CREATE DATABASE `{name}`"]))
     asyncio.run(run(MARIADB_SETUP, name))
+    asyncio.run(
+        run(
+            [f"CREATE USER '{user}'@'{h}' IDENTIFIED BY '{password}'" for h in hosts]
+            + [f"GRANT ALL ON `{name}`.* TO '{user}'@'{h}'" for h in hosts]
+        )
+    )
     try:
-        yield f"mysql://root@127.0.0.1:3306/{name}"
+        yield f"mysql://{user}:{password}@127.0.0.1:3306/{name}"
     finally:
-        asyncio.run(run([f"DROP DATABASE IF EXISTS `{name}`"]))
+        asyncio.run(
+            run(
+                [f"DROP USER IF EXISTS '{user}'@'{h}'" for h in hosts]
+                + [f"DROP DATABASE IF EXISTS `{name}`"]
+            )
+        )
 
 
 def database(base_url: str, **overrides: Any) -> dict[str, Any]:
+    """The test integration; a user name and password in `base_url` (the fixtures' URLs) move
+    to `basic_auth` unless `auth_config` is given (a URL must not hold credentials)."""
+    parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        base_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        if parts.username and "auth_config" not in overrides:
+            overrides["auth_config"] = {
+                "type": "basic_auth",
+                "credentials": {
+                    "username": unquote(parts.username),
+                    # PostgreSQL here trusts loopback: a password is required, never checked.
+                    "password": unquote(parts.password or "") or "trusted-loopback",
+                },
+            }
     document: dict[str, Any] = {
         "name": "Shop database",
         "type": "database",
@@ -419,9 +448,11 @@ async def test_base_url_and_auth_are_checked_at_save(service: Any) -> None:
     )
     assert "oracle" in problems["body.base_url"]
     assert "basic_auth" in problems["body.auth_config.type"]
-    with_password = await refused(
-        client, tenant, database("postgresql://u:hunter22@db.example.com/shop")
-    )
+    in_url = {
+        **database("postgresql://db.example.com/shop"),
+        "base_url": "postgresql://u:hunter22@db.example.com/shop",
+    }
+    with_password = await refused(client, tenant, in_url)
     assert "password" in with_password["body.base_url"]
 
 
@@ -520,3 +551,61 @@ async def test_values_never_appear_in_database_errors(service: Any, postgres_db:
     wrong_type = await execute(client, tenant, integration_id, "by_id", {"id": "secret-def-8"})
     assert wrong_type["error"]["code"] == "mapping_error", wrong_type
     assert "secret-def-8" not in str(wrong_type)
+
+
+async def test_the_debug_trace_shows_the_statement_without_its_values(
+    service: Any, postgres_db: str
+) -> None:
+    client, tenant = service
+    parts = urlsplit(postgres_db)
+    document = database(
+        urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", "")).replace(
+            f"//{parts.hostname}", f"//{parts.hostname}:{parts.port or 5432}"
+        ),
+        auth_config={
+            "type": "basic_auth",
+            "credentials": {"username": parts.username, "password": "trust-" + uuid.uuid4().hex},
+        },
+    )
+    integration_id = await create(client, tenant, document)
+    marker = f"needle-{uuid.uuid4().hex[:8]}"
+
+    result = await execute(
+        client,
+        tenant,
+        integration_id,
+        "find_customer",
+        {"name": marker, "id": 2},
+        options={"debug_mode": True},
+    )
+
+    assert result["success"] is True, result
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt == {
+        "operation": "sql",
+        "dialect": "postgres",
+        "database": parts.path.lstrip("/"),
+        "statement": "SELECT id, name FROM customers WHERE name = :name OR id = :id",
+        "read_only": True,
+        "rows": 1,
+    }
+    assert marker not in str(call)
+
+    failed = await execute(
+        client,
+        tenant,
+        integration_id,
+        "add_customer",
+        {"id": 1, "name": marker, "email": f"{marker}@example.com"},
+        options={"debug_mode": True},
+    )
+    assert failed["success"] is False
+    call = next(stage for stage in failed["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt["operation"] == "sql"
+    assert attempt["read_only"] is False
+    assert "rows" not in attempt
+    assert "duplicate key" in attempt["error"]
+    assert marker not in str(call)
+    assert document["auth_config"]["credentials"]["password"] not in str(failed)

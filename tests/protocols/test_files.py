@@ -337,3 +337,45 @@ async def test_s3_needs_its_keys_at_save(service: Any, moto_s3: str) -> None:
     problems = await refused(client, tenant, document)
     assert "body.auth_config.credentials.secret_access_key" in problems
     assert "body.metadata.endpoint_url" in problems
+
+
+async def test_the_debug_trace_names_the_action_and_path_not_the_content(
+    service: Any, root: Path
+) -> None:
+    client, tenant = service
+    integration_id = await create(client, tenant, files_document(f"file://{root}"))
+    marker = f"content-{uuid.uuid4().hex[:8]}"
+
+    def call_stage(result: dict[str, Any]) -> dict[str, Any]:
+        stage: dict[str, Any] = next(s for s in result["metadata"]["trace"] if s["stage"] == "call")
+        return stage
+
+    written = await execute(
+        client,
+        tenant,
+        integration_id,
+        "write_doc",
+        {"name": "traced.json", "doc": {"secret_note": marker}},
+        options={"debug_mode": True},
+    )
+    assert written["success"] is True, written
+    stage = call_stage(written)
+    assert stage["input"]["attempts"] == [
+        {"operation": "file", "action": "write", "store": "local", "path": "traced.json"}
+    ]
+    assert marker not in str(stage)
+
+    missing = await execute(
+        client,
+        tenant,
+        integration_id,
+        "read",
+        {"name": "absent.json"},
+        options={"debug_mode": True},
+    )
+    assert missing["success"] is False
+    [attempt] = call_stage(missing)["input"]["attempts"]
+    assert attempt["operation"] == "file"
+    assert attempt["action"] == "read"
+    assert attempt["path"] == "absent.json"
+    assert attempt["error"]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from adaptor.auth_handlers import NoAuthHandler
@@ -379,3 +380,37 @@ def test_queries_repeat_safely_even_as_post_and_mutations_only_when_allowed() ->
     assert adapter.repeats_safely(query) is True
     assert adapter.repeats_safely(mutation) is False
     assert adapter.repeats_safely(allowed) is True
+
+
+async def test_the_debug_trace_shows_the_graphql_request_with_its_token_redacted(
+    app_client: httpx.AsyncClient, tenant: Tenant, graphql_url: str
+) -> None:
+    document = graphql_integration(
+        graphql_url,
+        {
+            "get_customer": {
+                "query": CUSTOMER,
+                "request_mapping": {"body": {"id": "variables.customer_id"}},
+                "response_mapping": {"data_path": "data.customer"},
+            }
+        },
+    )
+    integration_id = await create(app_client, tenant, document)
+    response = await app_client.post(
+        f"/api/v2/execute/{integration_id}/get_customer",
+        json={"input_data": {"variables": {"customer_id": "1"}}, "options": {"debug_mode": True}},
+        headers=tenant.headers,
+    )
+    result = response.json()
+
+    assert result["success"] is True, result
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    [attempt] = call["input"]["attempts"]
+    assert attempt["method"] == "POST"
+    assert attempt["url"] == graphql_url
+    assert attempt["headers"]["Authorization"] != f"Bearer {TOKEN}"
+    sent = orjson.loads(attempt["body"])
+    assert sent["variables"] == {"id": "1"}
+    assert sent["query"].lstrip().startswith("query")
+    assert attempt["response"]["status"] == 200
+    assert TOKEN not in response.text

@@ -611,3 +611,41 @@ async def test_receiving_from_a_missing_rabbitmq_queue_is_an_error_then_recovers
         await queue.delete(if_unused=False, if_empty=False)
     finally:
         await connection.close()
+
+
+async def test_the_debug_trace_names_the_destination_not_the_message(
+    service: Any, redis_stream: tuple[str, Any]
+) -> None:
+    client, tenant = service
+    name, _ = redis_stream
+    integration_id = await create(client, tenant, queue_document(REDIS_URL, name))
+
+    def call_stage(result: dict[str, Any]) -> dict[str, Any]:
+        stage: dict[str, Any] = next(s for s in result["metadata"]["trace"] if s["stage"] == "call")
+        return stage
+
+    sent = await execute(
+        client, tenant, integration_id, "publish", ORDER, options={"debug_mode": True}
+    )
+    assert sent["success"] is True, sent
+    stage = call_stage(sent)
+    assert stage["input"]["attempts"] == [
+        {"operation": "message", "action": "publish", "broker": "redis", "destination": name}
+    ]
+    assert "ord_1" not in str(stage)
+
+    taken = await execute(
+        client, tenant, integration_id, "receive", {"max": 5}, options={"debug_mode": True}
+    )
+    assert [m["body"] for m in taken["data"]] == [{"order_id": "ord_1", "total": 42.5}]
+    stage = call_stage(taken)
+    assert stage["input"]["attempts"] == [
+        {
+            "operation": "message",
+            "action": "receive",
+            "broker": "redis",
+            "destination": name,
+            "messages": 1,
+        }
+    ]
+    assert "ord_1" not in str(stage)

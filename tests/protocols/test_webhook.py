@@ -239,3 +239,33 @@ async def test_a_webhook_integration_that_cannot_deliver_is_a_422_at_save(
 
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["errors"]] == [["body", *loc]]
+
+
+async def test_each_delivery_attempt_appears_in_the_debug_trace_without_the_secret(
+    app_client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver
+) -> None:
+    receiver.fail_first = 1
+    created = await app_client.post(
+        "/api/v2/integrations", json=webhook_integration(receiver), headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    response = await app_client.post(
+        f"/api/v2/execute/{created.json()['integration_id']}/order_paid",
+        json={
+            "input_data": {"variables": {"order_id": "ord_1", "amount": 4200}},
+            "options": {"debug_mode": True},
+        },
+        headers=tenant.headers,
+    )
+    result = response.json()
+
+    assert result["success"] is True, result
+    call = next(stage for stage in result["metadata"]["trace"] if stage["stage"] == "call")
+    attempts = call["input"]["attempts"]
+    assert [a["response"]["status"] for a in attempts] == [503, 200]
+    assert {a["url"] for a in attempts} == {f"{receiver.url}/hooks/orders"}
+    ids = {a["headers"]["webhook-id"] for a in attempts}
+    assert len(ids) == 1  # the retry is the same message
+    assert all(a["headers"]["webhook-signature"].startswith("v1,") for a in attempts)
+    assert SECRET not in response.text
+    assert SECRET.removeprefix("whsec_") not in response.text

@@ -83,13 +83,16 @@ async def test_a_rate_limit_holds_in_total_across_replicas_under_concurrent_load
     assert all(result["error"]["retry_after"] > 0 for result in refused)
 
 
+@pytest.mark.parametrize("limited", [False, True], ids=["no_rate_limit", "rate_limited"])
 async def test_a_circuit_opened_through_one_replica_rejects_on_the_others(
-    clients: list[httpx.AsyncClient], upstream: Upstream, measure: Measure
+    clients: list[httpx.AsyncClient], upstream: Upstream, measure: Measure, limited: bool
 ) -> None:
+    # With a rate limit, the breaker is checked inside the limit's store step.
     upstream.reply("GET", "/v1/customers", Reply(503, {"message": "down"}))
     tenant = await new_tenant(clients[0])
+    extra: dict[str, Any] = {"rate_limit": {"requests_per_minute": 1000}} if limited else {}
     document = integration(
-        upstream, circuit_breaker={"failure_threshold": 3, "recovery_timeout_s": 30}
+        upstream, circuit_breaker={"failure_threshold": 3, "recovery_timeout_s": 30}, **extra
     )
     integration_id = await create(clients[0], tenant, document)
     for _ in range(3):

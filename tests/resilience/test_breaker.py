@@ -59,7 +59,10 @@ async def test_a_healthy_breaker_stores_nothing(
 ) -> None:
     cb = breaker(stores[0], clock)
     await cb.record_success(await cb.allow())
-    assert await stores[0].get("cb:integration-1") is None
+    assert await stores[0].get(cb.store_key) is None
+    await cb.record_failure(await cb.allow())
+    assert await stores[0].get(cb.store_key) is not None
+    assert cb.store_key == "cb:{integration-1}"  # the rate limiter's hash tag
 
 
 class CountingStore(MemoryStore):

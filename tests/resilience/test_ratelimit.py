@@ -15,6 +15,7 @@ from adaptor.resilience.ratelimit import (
     parse_rate_limit_headers,
 )
 from adaptor.storage.kv import KeyValueStore, Window
+from adaptor.storage.kv_memory import MemoryStore
 
 
 async def try_acquire(
@@ -248,3 +249,50 @@ def test_parse_rate_limit_headers_missing_or_garbage() -> None:
     assert parse_rate_limit_headers({}) == (None, None)
     assert parse_rate_limit_headers({"X-RateLimit-Remaining": "lots"}) == (None, None)
     assert parse_rate_limit_headers({"X-RateLimit-Remaining": "10, 2"}) == (2, None)
+
+
+async def test_acquire_unless_takes_nothing_while_the_gate_exists(
+    stores: tuple[KeyValueStore, ...],
+) -> None:
+    limiter = RateLimiter(stores[0])
+    config = RateLimitConfig(requests_per_minute=1)
+    await stores[1].set("cb:{k}", b"open")  # another replica's breaker state
+    assert await limiter.acquire_unless("cb:{k}", "k", config) is None
+    await stores[1].delete("cb:{k}")
+    lease = await limiter.acquire_unless("cb:{k}", "k", config)
+    assert lease is not None
+    assert not lease.holds_slot
+    with pytest.raises(RateLimitExceeded):
+        await limiter.acquire_unless("cb:{k}", "k", config)
+
+
+async def test_acquire_unless_sees_a_gate_set_while_it_waits_for_room(
+    stores: tuple[KeyValueStore, ...],
+) -> None:
+    limiter = RateLimiter(stores[0])
+    config = RateLimitConfig(requests_per_minute=60, burst_size=1)  # one call per second
+    burst = RateLimiter.windows(config)[-1].window_s
+    assert burst == pytest.approx(1.0)
+    await limiter.acquire("k", config)
+
+    async def open_the_gate() -> None:
+        await asyncio.sleep(burst / 4)
+        await stores[1].set("cb:{k}", b"open")
+
+    opener = asyncio.create_task(open_the_gate())
+    # Refused for about a second, it waits; its next try finds the gate and takes nothing.
+    waited = await limiter.acquire_unless("cb:{k}", "k", config, time.monotonic() + burst * 4)
+    await opener
+    assert waited is None
+    await stores[1].delete("cb:{k}")
+    assert await limiter.acquire_unless("cb:{k}", "k", config) is not None
+
+
+async def test_only_windows_without_slots_check_a_gate() -> None:
+    assert RateLimiter.checks_gate(RateLimitConfig(requests_per_minute=5))
+    assert not RateLimiter.checks_gate(RateLimitConfig())
+    assert not RateLimiter.checks_gate(
+        RateLimitConfig(requests_per_minute=5, concurrent_requests=2)
+    )
+    with pytest.raises(ValueError, match="windows and no concurrency"):
+        await RateLimiter(MemoryStore()).acquire_unless("g", "k", RateLimitConfig())

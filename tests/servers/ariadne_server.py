@@ -1,5 +1,5 @@
-"""The Ariadne GraphQL API (`tests/servers/ariadne/schema.py`) served by uvicorn on a free
-loopback port, in a process of its own.
+"""The Ariadne GraphQL API (`tests/servers/ariadne/schema.py`, or the Shopify-like
+`shopify.py`) served by uvicorn on a free loopback port, in a process of its own.
 
     with run_ariadne() as url:   # http://127.0.0.1:PORT/graphql/
         ...
@@ -27,15 +27,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def run_ariadne(*, timeout_s: float = 30.0) -> Iterator[str]:
-    """Serve the schema with uvicorn; yields the GraphQL endpoint's URL."""
+def run_ariadne(
+    *,
+    timeout_s: float = 30.0,
+    app: str = "tests.servers.ariadne.schema:app",
+    path: str = "/graphql/",
+) -> Iterator[str]:
+    """Serve the schema (`app`) with uvicorn; yields the GraphQL endpoint's URL (`path`)."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "tests.servers.ariadne.schema:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -48,7 +53,7 @@ def run_ariadne(*, timeout_s: float = 30.0) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/graphql/"
+    url = f"http://127.0.0.1:{port}{path}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -177,6 +177,23 @@ async def test_hit_is_held_while_the_hold_key_lives_and_records_nothing(
     assert full.retry_after_s > 59
 
 
+async def test_hit_is_gated_while_the_gate_key_exists_and_records_nothing(
+    kv: KeyValueStore,
+) -> None:
+    window = [Window(1, 60)]
+    await kv.set("{w}:gate", b"state")
+    await kv.set("{w}:pause", b"1", ttl_s=30)
+    gated = await kv.hit("{w}:hits", window, hold_key="{w}:pause", gate_key="{w}:gate")
+    # The gate is checked before the pause, and nothing was taken from the window.
+    assert (gated.allowed, gated.gated, gated.held) == (False, True, False)
+    await kv.delete("{w}:gate", "{w}:pause")
+    admitted = await kv.hit("{w}:hits", window, hold_key="{w}:pause", gate_key="{w}:gate")
+    assert (admitted.allowed, admitted.gated) == (True, False)
+    full = await kv.hit("{w}:hits", window, gate_key="{w}:gate")
+    assert (full.allowed, full.gated) == (False, False)
+    assert full.retry_after_s > 59
+
+
 async def test_a_hold_key_without_expiry_holds_for_ever(kv: KeyValueStore) -> None:
     await kv.set("pause", b"1")
     held = await kv.hit("w", [Window(5, 60)], hold_key="pause")

@@ -24,9 +24,9 @@ import secrets as random_tokens
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import jmespath
 import jwt
@@ -46,6 +46,7 @@ from adaptor.auth_handlers.base import (
 from adaptor.auth_handlers.tokens import (
     AuthContext,
     AuthStatus,
+    BaseUrlFromToken,
     MemoryTokenStore,
     TokenSet,
     TokenStore,
@@ -113,6 +114,7 @@ class TokenEndpoint:
         timeout_s: float = 10.0,
         ssl_verify: bool = True,
         clock: Callable[[], float] = time.time,
+        base_url_from_token: BaseUrlFromToken | None = None,
     ) -> None:
         if auth_method not in CLIENT_AUTH_METHODS:
             known = ", ".join(CLIENT_AUTH_METHODS)
@@ -127,6 +129,7 @@ class TokenEndpoint:
         self.timeout_s = timeout_s
         self.ssl_verify = ssl_verify
         self._clock = clock
+        self._base_url_from_token = base_url_from_token
 
     def __repr__(self) -> str:
         return f"TokenEndpoint(url={safe_url(self.token_url)!r}, auth_method={self.auth_method!r})"
@@ -189,7 +192,12 @@ class TokenEndpoint:
                 f"the token endpoint {where} answered {raw.status} without an access_token",
                 endpoint_status=raw.status,
             )
-        return self._token_set(document, scopes, started)
+        base_url = (
+            self._base_url_from_token(document, self.token_url)
+            if self._base_url_from_token is not None
+            else None
+        )
+        return self._token_set(document, scopes, started, base_url)
 
     @staticmethod
     def _parse(body: bytes, content_type: str) -> Any:
@@ -203,7 +211,9 @@ class TokenEndpoint:
             return dict(parse_qsl(body.decode("utf-8", errors="replace")))
 
     @staticmethod
-    def _token_set(document: dict[str, Any], scopes: tuple[str, ...], now: float) -> TokenSet:
+    def _token_set(
+        document: dict[str, Any], scopes: tuple[str, ...], now: float, base_url: str | None
+    ) -> TokenSet:
         expires_at: float | None = None
         expires_in = document.get("expires_in")
         try:
@@ -226,6 +236,7 @@ class TokenEndpoint:
             expires_at=expires_at,
             scopes=granted_scopes,
             obtained_at=now,
+            base_url=base_url,
         )
 
     def secrets(self) -> list[str]:
@@ -236,6 +247,12 @@ class TokenEndpoint:
         if self._client_secret and len(self._client_secret) >= 3:
             text = text.replace(self._client_secret, "********")
         return text
+
+
+def rebased(url: str, base_url: str) -> str:
+    """`url` on the origin of `base_url` (scheme and host from it; path and query kept)."""
+    target, base = urlsplit(url), urlsplit(base_url)
+    return urlunsplit((base.scheme, base.netloc, target.path, target.query, target.fragment))
 
 
 def _token_type(value: Any) -> str:
@@ -297,6 +314,7 @@ def token_endpoint(auth_config: AuthConfig, context: AuthContext) -> TokenEndpoi
         timeout_s=context.timeout_s,
         ssl_verify=context.ssl_verify,
         clock=context.clock,
+        base_url_from_token=context.base_url_from_token,
     )
 
 
@@ -355,8 +373,12 @@ class OAuth2Handler(BaseAuthHandler):
     # the request path ---------------------------------------------------------------------
 
     async def apply(self, request: PreparedRequest) -> None:
-        """Set `Authorization` from a valid access token (renewing it first if it expired)."""
+        """Set `Authorization` from a valid access token (renewing it first if it expired); a
+        token set that names its API's base URL (Salesforce's `instance_url`) sends the
+        request there."""
         tokens = await self.get_token_set()
+        if tokens.base_url is not None:
+            request.url = rebased(request.url, tokens.base_url)
         request.set_header("Authorization", f"{tokens.token_type} {tokens.access_token}")
         request.sensitive_headers.add("authorization")
 
@@ -524,14 +546,7 @@ class OAuth2Handler(BaseAuthHandler):
             log.warning("auth.oauth2.needs_reauthorization", integration_id=self.integration_id)
             raise self._reconnect() from None
         if issued.refresh_token is None:  # not rotated: the old one stays valid
-            issued = TokenSet(
-                access_token=issued.access_token,
-                refresh_token=refresh_token,
-                token_type=issued.token_type,
-                expires_at=issued.expires_at,
-                scopes=issued.scopes,
-                obtained_at=issued.obtained_at,
-            )
+            issued = replace(issued, refresh_token=refresh_token)
         return issued
 
     def _assertion(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthContext",
     "AuthStatus",
+    "BaseUrlFromToken",
     "MemoryTokenStore",
     "TokenSet",
     "TokenStore",
@@ -54,6 +55,9 @@ class TokenSet:
     obtained_at: float = 0.0
     version: int = 0
     status: AuthStatus = AuthStatus.OK
+    base_url: str | None = None
+    """The API base URL the token response named (Salesforce's `instance_url`, read by the
+    vendor hook), or None: requests then go to the integration's own `base_url`."""
 
     def remaining(self, now: float) -> float:
         """Seconds of validity left (infinite without an expiry)."""
@@ -96,6 +100,7 @@ class TokenSet:
             "obtained_at": self.obtained_at,
             "version": self.version,
             "status": self.status.value,
+            "base_url": self.base_url,
         }
 
     @classmethod
@@ -109,6 +114,7 @@ class TokenSet:
             obtained_at=float(document.get("obtained_at") or 0.0),
             version=int(document.get("version") or 0),
             status=AuthStatus(document.get("status") or AuthStatus.OK.value),
+            base_url=document.get("base_url"),
         )
 
 
@@ -138,6 +144,9 @@ class TokenStore(Protocol):
 TokenStoreFactory = Callable[[str, str], TokenStore]
 """(tenant_id, integration_id) → that integration's `TokenStore`."""
 
+BaseUrlFromToken = Callable[[Mapping[str, Any], str], str | None]
+"""(token response, token endpoint URL) → the API base URL it names, or None."""
+
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
@@ -148,7 +157,8 @@ class AuthContext:
     an integration's `TokenStore` (None: OAuth2 tokens live in process memory only); `clock`
     is epoch seconds; `custom_handlers` the registry `custom` auth names a handler from (None:
     the built-in ones and entry points); `on_token_request` hears each token request to a
-    provider (for metrics).
+    provider (for metrics); `base_url_from_token` reads the API base URL from a token response
+    and the token endpoint's URL (a vendor hook; None: the base URL is the integration's own).
     """
 
     transport: HttpTransport
@@ -162,11 +172,20 @@ class AuthContext:
     metadata: dict[str, Any] = field(default_factory=dict)
     on_token_request: Callable[[str, bool], None] | None = None
     """Told of every token request to a provider: (integration id, whether it succeeded)."""
+    base_url_from_token: BaseUrlFromToken | None = None
 
-    def for_integration(self, config: IntegrationSpec, tenant_id: str = "") -> AuthContext:
-        """This context for one integration: its ids, timeout, TLS setting and metadata."""
+    def for_integration(
+        self,
+        config: IntegrationSpec,
+        tenant_id: str = "",
+        *,
+        base_url_from_token: BaseUrlFromToken | None = None,
+    ) -> AuthContext:
+        """This context for one integration: its ids, timeout, TLS setting, metadata and the
+        vendor's base-URL hook."""
         return replace(
             self,
+            base_url_from_token=base_url_from_token,
             tenant_id=tenant_id or str(getattr(config, "tenant_id", "")),
             integration_id=config.integration_id or "",
             timeout_s=config.timeout_ms / 1000,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from adaptor.connectors.base import Connector, Quota, TokenResponse
 from adaptor.connectors.hubspot import HubSpotConnector
-from adaptor.connectors.salesforce import SalesforceConnector
+from adaptor.connectors.salesforce import SalesforceConnector, SalesforceJWTConnector
 from adaptor.connectors.shopify import ShopifyConnector
 
 __all__ = [
@@ -17,13 +17,15 @@ __all__ = [
     "HubSpotConnector",
     "Quota",
     "SalesforceConnector",
+    "SalesforceJWTConnector",
     "ShopifyConnector",
     "TokenResponse",
     "connector_factory",
 ]
 
 _HOOKS: dict[str, type[Connector]] = {
-    hook.item_id: hook for hook in (SalesforceConnector, ShopifyConnector, HubSpotConnector)
+    hook.item_id: hook
+    for hook in (SalesforceConnector, SalesforceJWTConnector, ShopifyConnector, HubSpotConnector)
 }
 _HOOKS["hubspot-oauth"] = HubSpotConnector  # the same API behind an OAuth 2.0 app
 _PLAIN = Connector()

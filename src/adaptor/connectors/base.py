@@ -57,8 +57,11 @@ class Connector:
         """The integration document built from the template, adjusted for the vendor."""
         return document
 
-    def base_url_from_token(self, token: TokenResponse) -> str | None:
-        """The API base URL a token response names, or None when it names none."""
+    def base_url_from_token(
+        self, token: Mapping[str, Any], token_url: str | None = None
+    ) -> str | None:
+        """The API base URL a token response (from the endpoint at `token_url`) names, or None
+        when it names none."""
         return None
 
     def upstream_quota(self, body: Any, headers: Mapping[str, str]) -> Quota | None:

@@ -48,6 +48,8 @@ INTEGRATION_UPDATED = "adaptor.integration.updated"
 INTEGRATION_DELETED = "adaptor.integration.deleted"
 CIRCUIT_OPENED = "adaptor.circuit.opened"
 CIRCUIT_CLOSED = "adaptor.circuit.closed"
+MARKETPLACE_INSTALLED = "adaptor.marketplace.installed"
+WEBHOOK_RECEIVED = "adaptor.webhook.received"
 
 
 class OutboxWriter:

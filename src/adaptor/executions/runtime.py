@@ -181,6 +181,10 @@ class RuntimeCache:
                 if candidate.config.cache_config is not None
                 and name in candidate.config.cache_config.invalidate_on
             )
+        marketplace = config.metadata.get("marketplace")
+        hook = connector_factory(
+            marketplace.get("item_id") if isinstance(marketplace, dict) else None
+        )
         adapter: BaseIntegration | None = None
         adapter_error: UpstreamError | None = None
         try:
@@ -188,7 +192,10 @@ class RuntimeCache:
                 log.error("executions.secrets_undecryptable", integration_id=config.integration_id)
                 raise AuthConfigurationError(secrets_error)
             handler: BaseAuthHandler = create_auth_handler(
-                config.auth_config, self.auth_context.for_integration(config)
+                config.auth_config,
+                self.auth_context.for_integration(
+                    config, base_url_from_token=hook.base_url_from_token
+                ),
             )
             adapter = self.adapters.create(config, handler, self.transport)
         except UnsupportedAuthType as exc:
@@ -205,10 +212,6 @@ class RuntimeCache:
             failure_threshold=breaker_config.failure_threshold,
             recovery_timeout_s=breaker_config.recovery_timeout_s,
             half_open_max_probes=breaker_config.half_open_max_probes,
-        )
-        marketplace = config.metadata.get("marketplace")
-        hook = connector_factory(
-            marketplace.get("item_id") if isinstance(marketplace, dict) else None
         )
         return IntegrationRuntime(
             quota=hook.upstream_quota if hook.reads_quota else None,

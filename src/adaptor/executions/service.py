@@ -583,7 +583,8 @@ class ExecutionService:
         *,
         path: str | None = None,
     ) -> CallOutcome:
-        """breaker ─► retry( limit ─► slot ─► auth ─► call ): the only stage that leaves the
+        """breaker ─► retry( limit ─► slot ─► auth ─► call ) (the breaker check and the first
+        limit are one store round trip, see `_admit`): the only stage that leaves the
         process, through the integration's protocol adapter, whatever its type. Raises
         `CircuitOpenError` (answered by `_circuit_open`) or `ExecutionFailure`."""
         adapter = runtime.adapter
@@ -610,10 +611,17 @@ class ExecutionService:
         sent = 0  # requests that got past our own limits
         last_failure: UpstreamError | None = None  # the upstream's answer to the last of them
 
+        permit, admitted = await self._admit(runtime, deadline)
+        if self.metrics.open_circuits and not permit.probe:
+            # A call passed: another replica closed the circuit this one saw open.
+            if runtime.integration_id in self.metrics.open_circuits:
+                self.metrics.circuit(runtime.integration_id, open=False)
+
         async def attempt() -> IntegrationResponse:
-            nonlocal sent, last_failure
+            nonlocal sent, last_failure, admitted
             with self.tracing.stage("limit"):
-                lease = await self._limit(runtime, deadline)
+                # The first attempt's room may have come with the breaker check.
+                lease, admitted = admitted or await self._limit(runtime, deadline), None
             try:
                 await self._take_upstream_slot(deadline)
                 sent += 1
@@ -642,10 +650,6 @@ class ExecutionService:
             await self._note_upstream_limits(runtime, response.headers, None, response.data)
             return response
 
-        permit: Permit = await runtime.breaker.allow()
-        if self.metrics.open_circuits and not permit.probe:
-            if runtime.integration_id in self.metrics.open_circuits:
-                self.metrics.circuit(runtime.integration_id, open=False)
         try:
             result = await self.retries.run(
                 attempt,
@@ -656,6 +660,8 @@ class ExecutionService:
                 classify=lambda outcome: classify_attempt(outcome, retry_config),
             )
         except BaseException:
+            if admitted is not None:
+                await admitted.release()
             await runtime.breaker.release(permit)
             raise
         retries = max(sent - 1, 0)  # what reached the upstream again, not what we refused
@@ -695,6 +701,40 @@ class ExecutionService:
             )
         raise error
 
+    async def _admit(
+        self, runtime: IntegrationRuntime, deadline: float
+    ) -> tuple[Permit, Lease | None]:
+        """The breaker's leave, and with a rate limit the first attempt's room too, in one
+        store round trip: the limit's atomic step first checks that the breaker has no stored
+        state (healthy) and takes nothing when it has. Otherwise the breaker is asked as
+        usual and the first attempt takes its own room. Raises `CircuitOpenError`, or
+        `ExecutionFailure` when the rate limit refuses (which says nothing to a healthy
+        breaker, exactly as when it refuses the first attempt)."""
+        config = runtime.config.rate_limit
+        if config is not None and self.limiter.checks_gate(config):
+            with self.tracing.stage("limit"):
+                try:
+                    lease = await self.limiter.acquire_unless(
+                        runtime.breaker.store_key, runtime.integration_id, config, deadline
+                    )
+                except RateLimitExceeded as exc:
+                    refusal = self._refused(runtime, exc)
+                    raise ExecutionFailure(
+                        refusal.code, refusal.message, retry_after=refusal.retry_after
+                    ) from None
+            if lease is not None:
+                return runtime.breaker.healthy_permit(), lease
+        return await runtime.breaker.allow(), None
+
+    def _refused(self, runtime: IntegrationRuntime, exc: RateLimitExceeded) -> LocalRefusal:
+        self.metrics.rate_limited.labels(runtime.integration_id).inc()
+        return LocalRefusal(
+            ErrorCode.RATE_LIMITED,
+            f"The rate limit for this integration is reached ({exc.reason}); "
+            f"retry in {exc.retry_after_s:.1f}s",
+            retry_after=exc.retry_after_s,
+        )
+
     async def _limit(self, runtime: IntegrationRuntime, deadline: float) -> Lease | None:
         """Room for one request under the integration's rate limit and the upstream's own
         pause, waiting for it until `deadline` at most. Integrations with neither skip the
@@ -707,13 +747,7 @@ class ExecutionService:
                 runtime.integration_id, config or RateLimitConfig(), deadline
             )
         except RateLimitExceeded as exc:
-            self.metrics.rate_limited.labels(runtime.integration_id).inc()
-            raise LocalRefusal(
-                ErrorCode.RATE_LIMITED,
-                f"The rate limit for this integration is reached ({exc.reason}); "
-                f"retry in {exc.retry_after_s:.1f}s",
-                retry_after=exc.retry_after_s,
-            ) from None
+            raise self._refused(runtime, exc) from None
 
     async def _take_upstream_slot(self, deadline: float) -> None:
         """One of this process's MAX_CONCURRENT_INTEGRATIONS upstream call slots, waiting

@@ -12,7 +12,7 @@ from typing import Any
 
 from adaptor.domain import EndpointConfig
 from adaptor.observability.logging import REDACTED, redact
-from adaptor.protocols.http import Exchange
+from adaptor.protocols.http import Exchange, Operation
 
 _MAX_TEXT = 2000
 _MAX_BODY = 2048
@@ -38,13 +38,13 @@ class Trace:
         self,
         started: float,
         endpoint: EndpointConfig,
-        sent: list[Exchange],
+        sent: list[Exchange | Operation],
         status_code: int | None,
         retries: int,
     ) -> None:
         """The call stage: the endpoint's method and path, then each attempt as it went out
         (final URL and query, headers, encoded body) with the answer's status, headers and
-        size."""
+        size; or, for an adapter that does not speak HTTP, what it says it did."""
         self.add(
             "call",
             started,

@@ -38,7 +38,7 @@ CREDENTIALS_BY_AUTH: dict[AuthType, frozenset[str]] = {
     AuthType.API_KEY: frozenset({"api_key"}),
     AuthType.BASIC_AUTH: frozenset({"username", "password"}),
     AuthType.BEARER_TOKEN: frozenset({"token"}),
-    AuthType.OAUTH2: frozenset({"client_id", "client_secret", "refresh_token"}),
+    AuthType.OAUTH2: frozenset({"client_id", "client_secret", "refresh_token", "private_key"}),
     AuthType.JWT: frozenset({"private_key", "secret", "algorithm", "claims", "ttl_seconds"}),
 }
 """The credentials each auth type reads (the contract's "Configuration shapes")."""
@@ -134,6 +134,7 @@ def sample_answers(item: MarketplaceItemSpec) -> WizardAnswers:
             answers.config[field.name] = value
     examples = connector_factory(item.item_id).sample_config()
     answers.config.update({k: v for k, v in examples.items() if k in answers.config})
+    answers.credentials.update({k: v for k, v in examples.items() if k in answers.credentials})
     return answers
 
 
@@ -141,14 +142,8 @@ def template_problems(
     item: MarketplaceItemSpec,
     engine: MappingEngine,
     adapters: AdapterRegistry,
-    *,
-    allow_unsupported_type: bool = False,
 ) -> list[tuple[Loc, str]]:
-    """Everything wrong with a template: integration validation plus the template rules.
-
-    With `allow_unsupported_type`, a type this build has no adapter for is not a problem (a
-    shipped GraphQL template is listed before the GraphQL adapter is there; installing it is
-    refused at `type` like any integration of that type)."""
+    """Everything wrong with a template: integration validation plus the template rules."""
     template = item.template
     problems: list[tuple[Loc, str]] = []
     fields = {f.name: f for f in template.fields()}
@@ -240,10 +235,7 @@ def template_problems(
         for error in exc.errors(include_url=False):
             problems.append((_template_loc(tuple(error["loc"]), names), error["msg"]))
         return problems
-    unsupported = allow_unsupported_type and spec.type not in adapters.supported()
     for loc, msg in validate_spec(spec, engine, adapters):
-        if unsupported and tuple(loc) == ("type",):
-            continue
         problems.append((_template_loc(tuple(loc), names), msg))
     problems.extend(sample_problems(item, spec, engine))
     return problems
@@ -310,8 +302,6 @@ def load_file(
     path: Path,
     engine: MappingEngine,
     adapters: AdapterRegistry,
-    *,
-    allow_unsupported_type: bool = False,
 ) -> MarketplaceItemSpec:
     """Read and fully check one template file (what `adaptor marketplace validate` runs)."""
     try:
@@ -321,9 +311,7 @@ def load_file(
     if not isinstance(raw, dict):
         raise TemplateError(str(path), [((), "must be a JSON object")])
     item = parse_item(raw, str(path))
-    problems = template_problems(
-        item, engine, adapters, allow_unsupported_type=allow_unsupported_type
-    )
+    problems = template_problems(item, engine, adapters)
     if problems:
         raise TemplateError(str(path), problems)
     return item

@@ -28,6 +28,7 @@ from adaptor.domain.marketplace import (
     MarketplaceItemSummary,
 )
 from adaptor.errors import Conflict, Loc, NotFound, ValidationFailed
+from adaptor.events.outbox import MARKETPLACE_INSTALLED, OutboxWriter
 from adaptor.executions.schemas import ConnectionTestResult
 from adaptor.executions.service import ExecutionService
 from adaptor.integrations.secrets import secret_values, split_secrets
@@ -100,7 +101,7 @@ class MarketplaceManager:
         """Load and check the template files; `TemplateError` for a broken one when strict."""
         for path in files if files is not None else builtin_template_files():
             try:
-                item = load_file(path, self.mapping, self.adapters, allow_unsupported_type=True)
+                item = load_file(path, self.mapping, self.adapters)
             except TemplateError as exc:
                 if self.strict:
                     raise
@@ -255,6 +256,19 @@ class MarketplaceManager:
         try:
             async with self.database.session() as session:
                 await MarketplaceRepository(session).add_install(row)
+                OutboxWriter.add(
+                    session,
+                    MARKETPLACE_INSTALLED,
+                    created.integration_id,
+                    tenant_id,
+                    {
+                        "install_id": row.install_id,
+                        "item_id": item.item_id,
+                        "version": item.version,
+                        "integration_id": created.integration_id,
+                        "test_mode": body.test_mode,
+                    },
+                )
         except BaseException:
             await self.integrations.delete(tenant_id, created.integration_id, None)
             raise

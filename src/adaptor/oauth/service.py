@@ -27,6 +27,7 @@ from adaptor.auth_handlers import (
     authorization_request,
 )
 from adaptor.auth_handlers.oauth2 import token_endpoint
+from adaptor.connectors import connector_factory
 from adaptor.domain import AuthType, IntegrationConfig, OAuthTokenInfo
 from adaptor.errors import BadRequest, Conflict, NotFound
 from adaptor.integrations.service import IntegrationService
@@ -281,7 +282,13 @@ class OAuthService:
         if not code:
             raise BadRequest("The callback has no code parameter")
         loaded = await self.integrations.load(pending.tenant_id, pending.integration_id)
-        context = self.auth_context.for_integration(loaded.config, pending.tenant_id)
+        marketplace = loaded.config.metadata.get("marketplace")
+        hook = connector_factory(
+            marketplace.get("item_id") if isinstance(marketplace, dict) else None
+        )
+        context = self.auth_context.for_integration(
+            loaded.config, pending.tenant_id, base_url_from_token=hook.base_url_from_token
+        )
         try:
             endpoint = token_endpoint(loaded.config.auth_config, context)
             issued = await endpoint.grant(

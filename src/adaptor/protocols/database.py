@@ -70,6 +70,7 @@ from adaptor.protocols.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from adaptor.protocols.http import record_operation
 from adaptor.resilience.guard import DestinationGuard
 
 if TYPE_CHECKING:
@@ -360,12 +361,16 @@ class DatabaseIntegration(BaseIntegration):
                 data, truncated = await self._run_mysql(
                     statement, values, read_only, max_rows, seconds
                 )
-        except UpstreamError:
+        except UpstreamError as exc:
+            self._trace(config, read_only, error=exc.message)
             raise
         except Exception as exc:
             # The password too: a driver message that echoes a DSN must not carry it.
             hidden = [*values.values(), self._target.password]
-            raise self._classify(exc, hidden) from None
+            error = self._classify(exc, hidden)
+            self._trace(config, read_only, error=error.message)
+            raise error from None
+        self._trace(config, read_only, rows=len(data) if isinstance(data, list) else None)
         size = len(orjson.dumps(data, default=str))
         return IntegrationResponse(
             success=True,
@@ -373,6 +378,26 @@ class DatabaseIntegration(BaseIntegration):
             response_size_bytes=size,
             metadata={"truncated": True} if truncated else {},
         )
+
+    def _trace(
+        self,
+        config: EndpointConfig,
+        read_only: bool,
+        *,
+        rows: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The statement for the debug trace: the endpoint's SQL as written (named parameters,
+        never their values), the database and whether it ran read-only."""
+        details: dict[str, object] = {
+            "dialect": self.dialect,
+            "database": self._target.database,
+            "statement": config.query or "",
+            "read_only": read_only,
+        }
+        if rows is not None:
+            details["rows"] = rows
+        record_operation("sql", details, error)
 
     def _endpoint_for(self, path: str) -> EndpointConfig:
         for endpoint in self.config.endpoints.values():

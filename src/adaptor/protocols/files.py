@@ -62,6 +62,7 @@ from adaptor.protocols.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from adaptor.protocols.http import record_operation
 from adaptor.resilience.guard import DestinationGuard
 
 if TYPE_CHECKING:
@@ -481,6 +482,10 @@ def _s3_error(exc: BaseException, shown: str) -> UpstreamError | None:
 # the adapter --------------------------------------------------------------------------------
 
 
+_ACTIONS: dict[str, str] = {"GET": "read", "PUT": "write", "POST": "write", "DELETE": "delete"}
+"""What each method does to a file, as the debug trace names it."""
+
+
 class FileIntegration(BaseIntegration):
     """Reads, lists, writes and deletes files of one directory or bucket prefix."""
 
@@ -521,20 +526,30 @@ class FileIntegration(BaseIntegration):
         )
         seconds = attempt_seconds(timeout_ms, deadline, self.config.timeout_ms)
         verb = method.upper()
+        where: dict[str, object] = {
+            "action": _ACTIONS.get(verb, verb),
+            "store": "s3" if isinstance(self._store, S3Files) else "local",
+            "path": file_call.path,
+        }
         try:
-            async with asyncio.timeout(seconds):
-                data = await self._run(verb, file_call)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"the file operation did not finish within {seconds:.1f}s"
-            ) from None
-        except UpstreamError:
-            raise
-        except Exception as exc:
-            error = _s3_error(exc, file_call.path)
-            if error is None:
+            try:
+                async with asyncio.timeout(seconds):
+                    data = await self._run(verb, file_call)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"the file operation did not finish within {seconds:.1f}s"
+                ) from None
+            except UpstreamError:
                 raise
-            raise error from None
+            except Exception as exc:
+                error = _s3_error(exc, file_call.path)
+                if error is None:
+                    raise
+                raise error from None
+        except UpstreamError as exc:
+            record_operation("file", where, exc.message)
+            raise
+        record_operation("file", where)
         size = len(orjson.dumps(data))
         return IntegrationResponse(success=True, data=data, response_size_bytes=size)
 

@@ -377,12 +377,12 @@ class AiohttpTransport:
     async def _read_body(self, response: aiohttp.ClientResponse, url: str) -> bytes:
         limit = self.max_response_bytes
         declared = response.content_length
-        if (
-            declared is not None
-            and declared > limit
-            and "content-encoding" not in {name.lower() for name in response.headers}
-        ):
-            raise self._too_large(url, limit)
+        if declared is not None and "Content-Encoding" not in response.headers:
+            # The body is exactly the declared length (aiohttp reads no more): check it once
+            # and read it in one step. (CIMultiDict lookups ignore case.)
+            if declared > limit:
+                raise self._too_large(url, limit)
+            return await response.read()
         buffer = bytearray()
         async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
             buffer += chunk
@@ -467,14 +467,34 @@ class Exchange:
         return described
 
 
-_exchanges: ContextVar[list[Exchange] | None] = ContextVar("adaptor_exchanges", default=None)
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One call of an adapter that does not speak HTTP (a SQL statement, a file, a message),
+    as the adapter describes it: what it did and where (the statement without its values, the
+    path, the destination), never values, payloads or credentials."""
+
+    kind: str
+    details: dict[str, object]
+    error: str | None = None
+
+    def describe(self, max_body_bytes: int = 2048) -> dict[str, object]:
+        described: dict[str, object] = {"operation": self.kind, **self.details}
+        if self.error is not None:
+            described["error"] = self.error
+        return described
+
+
+_exchanges: ContextVar[list[Exchange | Operation] | None] = ContextVar(
+    "adaptor_exchanges", default=None
+)
 
 
 @contextmanager
-def recording_exchanges() -> Iterator[list[Exchange]]:
-    """Collect every exchange adapters report (`record_exchange`) inside the block, in this
-    task and the tasks it starts. Outside such a block recording costs one lookup."""
-    sink: list[Exchange] = []
+def recording_exchanges() -> Iterator[list[Exchange | Operation]]:
+    """Collect every exchange adapters report (`record_exchange`, `record_operation`) inside
+    the block, in this task and the tasks it starts. Outside such a block recording costs one
+    lookup."""
+    sink: list[Exchange | Operation] = []
     token = _exchanges.set(sink)
     try:
         yield sink
@@ -489,3 +509,10 @@ def record_exchange(
     sink = _exchanges.get()
     if sink is not None:
         sink.append(Exchange(request, response, error))
+
+
+def record_operation(kind: str, details: dict[str, object], error: str | None = None) -> None:
+    """Report one non-HTTP call to the enclosing `recording_exchanges` block, if any."""
+    sink = _exchanges.get()
+    if sink is not None:
+        sink.append(Operation(kind, details, error))

@@ -72,6 +72,7 @@ from adaptor.protocols.errors import (
     UpstreamTimeout,
 )
 from adaptor.protocols.files import fill_path
+from adaptor.protocols.http import record_operation
 from adaptor.resilience.guard import DestinationGuard
 
 if TYPE_CHECKING:
@@ -754,6 +755,11 @@ class QueueIntegration(BaseIntegration):
                 f"method {verb} is neither a publish (POST) nor a receive (GET)"
             )
         max_messages = _max_messages(request_data.get("query_params") or {})
+        where: dict[str, object] = {
+            "action": "receive" if verb == HttpMethod.GET else "publish",
+            "broker": self._kind,
+            "destination": destination,
+        }
         try:
             async with asyncio.timeout(seconds):
                 broker = await self._usable_broker()
@@ -769,13 +775,19 @@ class QueueIntegration(BaseIntegration):
                 async with asyncio.timeout(seconds):
                     receipt = await broker.publish(destination, body, headers, message_id, seconds)
                 data = {"destination": destination, "message_id": message_id, **receipt}
-        except UpstreamError:
+        except UpstreamError as exc:
+            record_operation("message", where, exc.message)
             raise
         except Exception as exc:
             error = _classify(exc, self._where)
+            record_operation("message", where, error.message)
             if isinstance(error, NetworkError | UpstreamTimeout):
                 await self._broker.reset()  # reopened by the next call (a broker restart)
             raise error from None
+        record_operation(
+            "message",
+            {**where, "messages": len(data)} if isinstance(data, list) else where,
+        )
         size = len(orjson.dumps(data))
         return IntegrationResponse(success=True, data=data, response_size_bytes=size)
 

@@ -9,14 +9,15 @@ In HALF_OPEN at most `half_open_max_probes` calls are let through at a time; the
 refused as if the circuit were open. A probe whose holder disappears (crash, cancellation)
 frees its place after `probe_timeout_s`.
 
-State lives in the shared key-value store under `cb:<key>`, so every replica sees one breaker:
+State lives in the shared key-value store under `cb:{<key>}`, so every replica sees one breaker:
 when one replica's failures open it, all of them stop calling. Each transition is a
 compare-and-set of the whole state, retried on contention, so two replicas cannot both take
 the last probe place or both apply the same transition. A healthy breaker (closed, no
-failures) is no key at all; the hot path is one read in `allow()`, and nothing more when the
-call succeeds: a permit taken from that healthy state records its success without touching the
-store. (A streak that other calls start while it is in flight is therefore ended by the next
-success that starts after the streak's first failure, not by this one.)
+failures) is no key at all; the hot path is one read in `allow()` (or none of its own: a rate
+limit's store step can check that the key is absent, see `healthy_permit`), and nothing more
+when the call succeeds: a permit taken from that healthy state records its success without
+touching the store. (A streak that other calls start while it is in flight is therefore ended
+by the next success that starts after the streak's first failure, not by this one.)
 
 Every state change starts a new epoch, and a `Permit` remembers its epoch: a call let through
 before the circuit opened that finishes late does not count against the next epoch (a slow
@@ -163,13 +164,26 @@ class CircuitBreaker:
         self.half_open_max_probes = half_open_max_probes
         self.probe_timeout_s = probe_timeout_s
         self._store = store
-        self._store_key = f"cb:{key}"
+        # `{key}` is the rate limiter's hash tag too: one store step can read both.
+        self._store_key = f"cb:{{{key}}}"
         self._clock = clock
         # Long enough to outlive any open period; short enough that breakers of deleted
         # integrations do not stay forever.
         self._state_ttl_s = max(86_400.0, 4 * (recovery_timeout_s + probe_timeout_s))
 
     # -- public API ------------------------------------------------------------------------
+
+    @property
+    def store_key(self) -> str:
+        """Where the state lives; absent exactly while the breaker is healthy (closed, no
+        failures), so a store step that finds it absent may use `healthy_permit()`."""
+        return self._store_key
+
+    @staticmethod
+    def healthy_permit() -> Permit:
+        """The permit `allow()` gives when it finds no state at `store_key`: for a caller that
+        checked that absence itself, in a step of its own (e.g. with a rate-limit hit)."""
+        return Permit(_State().epoch, healthy=True)
 
     async def allow(self) -> Permit:
         """Leave to call the upstream, or `CircuitOpenError` with when to try again."""

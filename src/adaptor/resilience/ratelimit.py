@@ -143,6 +143,29 @@ class RateLimiter:
                 windows.append(Window(config.burst_size, span))
         return windows
 
+    @classmethod
+    def checks_gate(cls, config: RateLimitConfig) -> bool:
+        """Whether `acquire_unless` can check a gate key for `config` in its one round trip:
+        a limit with windows and no concurrency slots."""
+        return config.concurrent_requests is None and bool(cls.windows(config))
+
+    async def acquire_unless(
+        self,
+        gate_key: str,
+        key: str,
+        config: RateLimitConfig,
+        deadline: float | None = None,
+        *,
+        cost: int = 1,
+    ) -> Lease | None:
+        """`acquire`, in the same atomic store step as checking that `gate_key` is absent
+        (one round trip for "is the breaker healthy, is this paused, is there room"): None,
+        with nothing taken, while `gate_key` exists. Only for a `config` that `checks_gate`;
+        `gate_key` must share `key`'s hash tag (`{key}`)."""
+        if not self.checks_gate(config):
+            raise ValueError("acquire_unless needs windows and no concurrency limit")
+        return await self._acquire(key, config, deadline, cost, gate_key)
+
     async def acquire(
         self,
         key: str,
@@ -153,6 +176,18 @@ class RateLimiter:
     ) -> Lease:
         """Room for one call (of `cost` units) at `key`, waiting until `deadline` (monotonic)
         at most; with no deadline it does not wait. Raises `RateLimitExceeded`."""
+        lease = await self._acquire(key, config, deadline, cost, None)
+        assert lease is not None  # only a gate key refuses without raising
+        return lease
+
+    async def _acquire(
+        self,
+        key: str,
+        config: RateLimitConfig,
+        deadline: float | None,
+        cost: int,
+        gate_key: str | None,
+    ) -> Lease | None:
         slots_key = f"rl:{{{key}}}:slots" if config.concurrent_requests is not None else None
         windows = self.windows(config)
         hold_key: str | None = None
@@ -171,10 +206,12 @@ class RateLimiter:
         try:
             while windows:
                 result = await self._store.hit(
-                    f"rl:{{{key}}}:hits", windows, cost, hold_key=hold_key
+                    f"rl:{{{key}}}:hits", windows, cost, hold_key=hold_key, gate_key=gate_key
                 )
                 if result.allowed:
                     break
+                if result.gated:
+                    return None
                 if result.held:
                     await self._wait(key, result.retry_after_s, deadline, _UPSTREAM_PAUSE)
                     continue

@@ -74,6 +74,8 @@ class HitResult:
     allowed: bool
     retry_after_s: float = 0.0
     held: bool = False
+    gated: bool = False
+    """Refused because the `gate_key` exists: nothing was checked or recorded."""
 
 
 class Subscription(Protocol):
@@ -145,14 +147,23 @@ class KeyValueStore(Protocol):
         ...
 
     async def hit(
-        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+        self,
+        key: str,
+        windows: Sequence[Window],
+        cost: int = 1,
+        *,
+        hold_key: str | None = None,
+        gate_key: str | None = None,
     ) -> HitResult:
         """Admit `cost` units at `key` only if every window still has room, and record them.
 
         The check and the record are one atomic step across all windows: a refusal by one
         window consumes nothing from the others. While `hold_key` exists nothing is admitted
         or recorded (`held`, with its remaining time), checked in the same step: one round trip
-        for "is this paused, and is there room".
+        for "is this paused, and is there room". While `gate_key` exists (checked first, in
+        the same step) nothing is admitted or recorded either (`gated`): the caller has
+        something else to settle first, such as a circuit breaker that is not healthy. Keys
+        sharing a step share a `{hash tag}`, so a clustered store can run it on one node.
         """
         ...
 

@@ -151,9 +151,17 @@ class FailoverStore:
         return await self._run(lambda store: store.incr(key, amount, ttl_s))
 
     async def hit(
-        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+        self,
+        key: str,
+        windows: Sequence[Window],
+        cost: int = 1,
+        *,
+        hold_key: str | None = None,
+        gate_key: str | None = None,
     ) -> HitResult:
-        return await self._run(lambda store: store.hit(key, windows, cost, hold_key=hold_key))
+        return await self._run(
+            lambda store: store.hit(key, windows, cost, hold_key=hold_key, gate_key=gate_key)
+        )
 
     async def acquire_slot(self, key: str, limit: int, ttl_s: float) -> str | None:
         return await self._run(lambda store: store.acquire_slot(key, limit, ttl_s))

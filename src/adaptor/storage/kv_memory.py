@@ -188,7 +188,13 @@ class MemoryStore:
     # -- rate-limit primitives -------------------------------------------------------------
 
     async def hit(
-        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+        self,
+        key: str,
+        windows: Sequence[Window],
+        cost: int = 1,
+        *,
+        hold_key: str | None = None,
+        gate_key: str | None = None,
     ) -> HitResult:
         self._check_open()
         if cost < 1:
@@ -196,6 +202,8 @@ class MemoryStore:
         if not windows:
             return HitResult(True)
         now = self._now()
+        if gate_key is not None and self._live(gate_key, now) is not None:
+            return HitResult(False, gated=True)
         if hold_key is not None:
             hold = self._live(hold_key, now)
             if hold is not None:

@@ -46,25 +46,30 @@ return 1
 """
 
 # A sorted set of hits scored by server time in ms; members are unique per call.
-# KEYS: the hits set, and optionally a hold key (while it exists nothing is admitted).
-# ARGV: cost, member prefix, then limit/window_ms pairs. Returns {allowed, retry_after_ms, held}
-# with retry_after_ms = -1 when the cost exceeds a limit (or the hold key has no expiry).
+# KEYS: the hits set, then optionally a hold key (while it exists nothing is admitted) and a
+# gate key (while it exists nothing is admitted and the caller is told so).
+# ARGV: cost, member prefix, the hold key's and the gate key's index in KEYS (0: none), then
+# limit/window_ms pairs. Returns {allowed, retry_after_ms, held, gated} with
+# retry_after_ms = -1 when the cost exceeds a limit (or the hold key has no expiry).
 _HIT = """
-if #KEYS > 1 then
-  local held = redis.call('PTTL', KEYS[2])
-  if held == -1 then return {0, -1, 1} end
-  if held > 0 then return {0, held, 1} end
+local gate = tonumber(ARGV[4])
+if gate > 0 and redis.call('EXISTS', KEYS[gate]) == 1 then return {0, 0, 0, 1} end
+local hold = tonumber(ARGV[3])
+if hold > 0 then
+  local held = redis.call('PTTL', KEYS[hold])
+  if held == -1 then return {0, -1, 1, 0} end
+  if held > 0 then return {0, held, 1, 0} end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
 local longest = 0
 local wait = 0
-for i = 3, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local limit = tonumber(ARGV[i])
   local window = tonumber(ARGV[i + 1])
   if window > longest then longest = window end
-  if cost > limit then return {0, -1, 0} end
+  if cost > limit then return {0, -1, 0, 0} end
   local since = '(' .. string.format('%d', now - window)
   local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
   if count + cost > limit then
@@ -74,13 +79,13 @@ for i = 3, #ARGV, 2 do
     if until_free > wait then wait = until_free end
   end
 end
-if wait > 0 then return {0, wait, 0} end
+if wait > 0 then return {0, wait, 0, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - longest))
 for j = 1, cost do
   redis.call('ZADD', KEYS[1], now, ARGV[2] .. ':' .. j)
 end
 redis.call('PEXPIRE', KEYS[1], longest)
-return {1, 0, 0}
+return {1, 0, 0, 0}
 """
 
 # A sorted set of slot tokens scored by their expiry (server time, ms).
@@ -244,20 +249,33 @@ class RedisStore:
     # -- rate-limit primitives -------------------------------------------------------------
 
     async def hit(
-        self, key: str, windows: Sequence[Window], cost: int = 1, *, hold_key: str | None = None
+        self,
+        key: str,
+        windows: Sequence[Window],
+        cost: int = 1,
+        *,
+        hold_key: str | None = None,
+        gate_key: str | None = None,
     ) -> HitResult:
         if cost < 1:
             raise ValueError("cost must be at least 1")
         if not windows:
             return HitResult(True)
-        args: list[str | int] = [cost, secrets.token_hex(8)]
+        keys = [self._k(key)]
+        indexes = [0, 0]  # the hold key's and the gate key's place in KEYS (Lua counts from 1)
+        for slot, extra in enumerate((hold_key, gate_key)):
+            if extra is not None:
+                keys.append(self._k(extra))
+                indexes[slot] = len(keys)
+        args: list[str | int] = [cost, secrets.token_hex(8), *indexes]
         for window in windows:
             args += [window.limit, ttl_ms(window.window_s)]
-        keys = [self._k(key)] if hold_key is None else [self._k(key), self._k(hold_key)]
         with _translated():
-            allowed, wait_ms, held = await self._hit(keys=keys, args=args)
+            allowed, wait_ms, held, gated = await self._hit(keys=keys, args=args)
         if allowed:
             return HitResult(True)
+        if gated:
+            return HitResult(False, gated=True)
         return HitResult(False, float("inf") if wait_ms < 0 else wait_ms / 1000, held=bool(held))
 
     async def acquire_slot(self, key: str, limit: int, ttl_s: float) -> str | None:

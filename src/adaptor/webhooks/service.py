@@ -11,8 +11,10 @@ delivery id header (GitHub `X-GitHub-Delivery`, Shopify `X-Shopify-Webhook-Id`, 
 Webhooks `webhook-id`); failing both, the SHA-256 of the body, so a redelivery of the same
 bytes is still a duplicate.
 
-Publishing stored events belongs to the event outbox, not to this module: the outbox row for
-an event goes in the session of `receive` that inserted it, only when the insert stored it.
+Publishing stored events belongs to the event outbox, not to this module: the
+`adaptor.webhook.received` outbox row goes in the session of `receive` that inserted the event,
+only when the insert stored it (a duplicate delivery writes none). Its data names the row, the
+integration, the sender's event id and type; never the payload.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import structlog
 from jmespath.exceptions import JMESPathError
 
 from adaptor.errors import AdaptorError, NotFound, PayloadTooLarge, ValidationFailed
+from adaptor.events.outbox import WEBHOOK_RECEIVED, OutboxWriter
 from adaptor.ids import new_time_ordered_uuid
 from adaptor.integrations.service import IntegrationService
 from adaptor.pagination import decode_cursor, encode_cursor
@@ -102,10 +105,11 @@ class WebhookService:
             webhook.event_id_path, payload, lowered, webhook.signature_scheme, body
         )
         event_type = _event_type(payload, lowered, webhook.signature_scheme)
+        row_id = new_time_ordered_uuid()
         async with self.database.session() as session:
             stored = await WebhookEventRepository(session).add_once(
                 {
-                    "id": new_time_ordered_uuid(),
+                    "id": row_id,
                     "tenant_id": config.tenant_id,
                     "integration_id": config.integration_id,
                     "event_id": event_id,
@@ -114,6 +118,19 @@ class WebhookService:
                     "received_at": datetime.now(UTC),
                 }
             )
+            if stored:
+                OutboxWriter.add(
+                    session,
+                    WEBHOOK_RECEIVED,
+                    config.integration_id,
+                    config.tenant_id,
+                    {
+                        "id": row_id,
+                        "integration_id": config.integration_id,
+                        "event_id": event_id,
+                        "event_type": event_type,
+                    },
+                )
         log.info(
             "webhooks.received",
             integration_id=integration_id,
