@@ -50,13 +50,22 @@ async def drain(
 ) -> list[list[str]]:
     """Every replica receiving in a loop until a round brings nothing: ids per replica."""
     seen: list[list[str]] = [[] for _ in clients]
+    answered = [asyncio.Event() for _ in clients]
 
     async def consume(index: int, client: httpx.AsyncClient) -> None:
+        if index == 0:
+            # The first replica created the integration and has it loaded; the others load it
+            # on their first call. On a busy machine that head start let it take every message
+            # before they answered, so it starts once they have.
+            await asyncio.gather(*(event.wait() for event in answered[1:]))
         empty = 0
         while empty < 2:
-            response = await client.post(
-                f"/api/v2/execute/{integration_id}/receive", json={}, headers=headers
-            )
+            try:
+                response = await client.post(
+                    f"/api/v2/execute/{integration_id}/receive", json={}, headers=headers
+                )
+            finally:
+                answered[index].set()
             result = response.json()
             assert result["success"] is True, result["error"]
             ids = [message["message_id"] for message in result["data"]]
