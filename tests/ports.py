@@ -1,8 +1,11 @@
-"""Free loopback ports for the servers the tests start."""
+"""Free loopback ports for the servers the tests start, and stopping those servers."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 
 
 def free_port() -> int:
@@ -11,3 +14,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, timeout_s: float = 10.0) -> None:
+    """SIGTERM to a server started with `start_new_session=True` (and its children), then
+    SIGKILL if it is still running after `timeout_s`."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

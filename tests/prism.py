@@ -11,8 +11,6 @@ large document.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ports import free_port
+from tests.ports import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 PRISM = ROOT / "tests" / "servers" / "prism" / "node_modules" / ".bin" / "prism"
@@ -63,12 +61,6 @@ def run_prism(document: Path, *, timeout_s: float = 60.0) -> Iterator[str]:
                 time.sleep(0.2)
         yield base_url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process)
         if process.stderr is not None:
             process.stderr.close()

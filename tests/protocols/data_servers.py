@@ -6,7 +6,6 @@ Imported by the test modules that use it (`from tests.protocols.data_servers imp
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports import free_port
+from tests.ports import free_port, stop_process_group
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, seconds: float) -> None:
@@ -98,14 +97,8 @@ class OwnRabbitMQ:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process_group(process, timeout_s=30)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ Start it once per test session (a session-scoped fixture).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.prism import free_port
+from tests.ports import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,10 +66,4 @@ def run_ariadne(
                 time.sleep(0.1)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process)

@@ -200,7 +200,8 @@ class HttpTransport(Protocol):
         ...
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, lower-cased: what "the same origin" compares."""
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
@@ -356,7 +357,7 @@ class AiohttpTransport:
                 body = None
                 for name in [key for key in headers if key.lower() in _BODY_HEADERS]:
                     del headers[name]
-            if _origin(next_url) != _origin(url):
+            if origin(next_url) != origin(url):
                 for name in [key for key in headers if request.is_sensitive_header(key)]:
                     del headers[name]
             url = next_url

@@ -24,9 +24,10 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from adaptor.domain import PaginationConfig
+from adaptor.protocols.http import origin
 
 __all__ = [
     "FetchedPage",
@@ -81,11 +82,6 @@ def next_link(headers: Mapping[str, str]) -> str | None:
             if "next" in names:
                 return match.group(1).strip()
     return None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 class Paginator:
@@ -164,7 +160,7 @@ class Paginator:
             url = target
         else:
             url = urljoin(self.base_url + "/", target)
-            if _origin(url) != _origin(self.base_url):
+            if origin(url) != origin(self.base_url):
                 return None
         headers = dict(current.request_data.get("headers") or {})
         return PageRequest(url, {"headers": headers}, marker=url)
