@@ -22,6 +22,7 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from adaptor import __version__
+from adaptor.asgi import replay_body
 from adaptor.config import Settings, load_settings
 from adaptor.dependencies import resolve_tenant
 from adaptor.domain import ExecutionRequest
@@ -247,7 +248,7 @@ class RequestContextMiddleware:
             except ValidationError:
                 request = None
         if request is None:
-            await self.app(scope, _replay(body, receive), send_with_id)
+            await self.app(scope, replay_body(body, receive), send_with_id)
             return
 
         try:
@@ -327,20 +328,6 @@ def _execute_target(path: str) -> tuple[str, str] | None:
     if not integration_id or not endpoint_name or not slash or "/" in endpoint_name:
         return None
     return integration_id, endpoint_name
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands over an already read body, then defers to the server's."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _located(errors: list[Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from adaptor.asgi import replay_body
 from adaptor.dependencies import resolve_tenant
 from adaptor.errors import AdaptorError
 from adaptor.mcp import direct
@@ -56,7 +57,7 @@ class McpEndpoint:
                 if payload is not None:
                     await _send_json(payload, send)
                     return
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
             await services.mcp.handle(scope, receive, send)
         finally:
             CURRENT_TENANT.reset(token)
@@ -71,20 +72,6 @@ async def _read_body(receive: Any) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """A `receive` that hands over the body already read, then defers to the server's."""
-    pending = True
-
-    async def replay() -> Any:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _send_json(payload: bytes, send: Any) -> None:
