@@ -178,6 +178,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="after the rounds, sample execute_mapped, the reference and execute_plain at c16 "
         "with py-spy and write their top functions next to --out",
     )
+    parser.add_argument(
+        "--profile-requests",
+        type=int,
+        default=None,
+        help="with --profile: requests sampled per scenario (default: twice a c16 point's)",
+    )
     parser.add_argument("--check-gates", action="store_true", help="exit 1 when a gate is missed")
     parser.add_argument(
         "--peer",
@@ -689,7 +695,7 @@ def _profile(
         scenario = next((s for s in scenarios if s.name == name), None)
         if scenario is None:
             continue
-        requests = sizes.proxy_requests[16] * 2
+        requests = args.profile_requests or sizes.proxy_requests[16] * 2
         _progress(f"profiling {name} at c16 over {requests} requests with py-spy")
         collapsed = profile.record(
             load, scenario.target, scenario.server, requests, 16, workdir, load_cpu
