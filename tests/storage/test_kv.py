@@ -7,6 +7,7 @@ import math
 import uuid
 
 import pytest
+import redis.asyncio
 
 from adaptor.storage.kv import KeyValueStore, StoreError, StoreUnavailable, Window
 from adaptor.storage.kv_memory import MemoryStore
@@ -437,3 +438,45 @@ async def test_memory_store_is_unusable_after_close() -> None:
     assert await store.ping() is False
     with pytest.raises(StoreError):
         await store.get("k")
+
+
+async def test_redis_hit_survives_its_idle_connection_being_killed(kv_redis_url: str) -> None:
+    """The per-execution script reuses connections of its own: one the server dropped while
+    it was idle (a Redis restart, a proxy timeout) is replaced without an error."""
+    name = f"test-{uuid.uuid4().hex}"
+    store = RedisStore.from_url(f"{kv_redis_url}?client_name={name}", namespace=f"{name}:")
+    admin = redis.asyncio.Redis.from_url(kv_redis_url)
+    try:
+        assert (await store.hit("w", [Window(10, 60)])).allowed
+        ours = [client for client in await admin.client_list() if client["name"] == name]
+        assert ours
+        for client in ours:
+            await admin.client_kill_filter(_id=client["id"])
+        assert (await store.hit("w", [Window(10, 60)])).allowed
+        assert (await store.hit("w", [Window(2, 60)])).allowed is False  # both hits counted
+    finally:
+        await store.delete_prefix("")
+        await store.close()
+        await admin.aclose()
+
+
+async def test_redis_hit_reloads_its_script_after_a_script_flush(kv_redis_url: str) -> None:
+    store = RedisStore.from_url(kv_redis_url, namespace=f"test:{uuid.uuid4().hex}:")
+    admin = redis.asyncio.Redis.from_url(kv_redis_url)
+    try:
+        assert (await store.hit("w", [Window(10, 60)])).allowed
+        await admin.script_flush()
+        assert (await store.hit("w", [Window(10, 60)])).allowed
+    finally:
+        await store.delete_prefix("")
+        await store.close()
+        await admin.aclose()
+
+
+async def test_redis_hit_on_an_unreachable_server_raises_store_unavailable() -> None:
+    store = RedisStore.from_url("redis://127.0.0.1:1/0", connect_timeout_s=0.5)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.hit("w", [Window(1, 1)])
+    finally:
+        await store.close()
