@@ -92,6 +92,21 @@ async def test_the_direct_execute_route_has_its_access_line_too(
     assert integration_id not in json.dumps(access)
 
 
+async def test_no_access_line_below_log_level_info(
+    json_logs: None,
+    app_client: httpx.AsyncClient,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("warning")
+    capsys.readouterr()
+    response = await app_client.get("/api/v2/integrations", headers=tenant.headers)
+    assert response.status_code == 200
+    assert not [
+        line for line in log_lines(capsys.readouterr().out) if line["event"] == "http.request"
+    ]
+
+
 def test_standard_library_loggers_write_json_on_the_same_stream(
     json_logs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -305,7 +306,10 @@ EXECUTE_ROUTE = "/api/v2/execute/{integration_id}/{endpoint_name}"
 
 def _access_line(scope: Scope, status: int, started: float) -> None:
     """One info line per request: method, route template (never the raw path, which holds
-    ids), status, duration, request id and tenant."""
+    ids), status, duration, request id and tenant. Nothing at all below LOG_LEVEL=info (the
+    level `configure_logging` gives both structlog and the standard library)."""
+    if not logging.root.isEnabledFor(logging.INFO):
+        return
     state = scope.get("state", {})
     template = state.get("route") or getattr(scope.get("route"), "path", None)
     if template is None and status < 400:
