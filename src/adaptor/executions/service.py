@@ -56,7 +56,7 @@ from adaptor.events.outbox import CIRCUIT_CLOSED, CIRCUIT_OPENED, OutboxWriter
 from adaptor.executions.logs import ExecutionLogWriter, LogRecord
 from adaptor.executions.runtime import EndpointRuntime, IntegrationRuntime, RuntimeCache
 from adaptor.executions.trace import Trace
-from adaptor.ids import new_request_id, new_time_ordered_uuid
+from adaptor.ids import new_request_id
 from adaptor.mapping import MappedResponse, MappingError
 from adaptor.observability.metrics import Metrics
 from adaptor.observability.tracing import Tracing
@@ -389,7 +389,7 @@ class ExecutionService:
         await self._record(
             unsaved,
             LogRecord(
-                new_time_ordered_uuid(),
+                "",  # the writer stamps the id as it writes the row, in commit order
                 tenant_id,
                 integration_id,
                 endpoint_name,
