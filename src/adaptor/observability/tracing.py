@@ -115,10 +115,10 @@ class Tracing:
     @classmethod
     def otlp(cls, endpoint: str, service_name: str) -> Tracing:
         """Batches of spans to the OTLP/HTTP collector at `endpoint` (`…/v1/traces`)."""
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from adaptor.observability.otlp import WireOTLPSpanExporter
 
         created = Resource.create({"service.name": service_name})
-        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        exporter = WireOTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
         batch = {name: int(os.environ.get(name) or value) for name, value in BATCH_DEFAULTS.items()}
         processor = BatchSpanProcessor(
             exporter,
