@@ -38,6 +38,12 @@ _logger = logging.getLogger(__name__)
 
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
+_TIMES = struct.Struct("<BQBQ").pack
+"""Span start and end times, fields 7 and 8 (fixed64)."""
+_IDS = struct.Struct(">2sQQ2sQ").pack
+"""Span trace id (field 1: 16 bytes, big-endian, as two halves) and span id (field 2)."""
+_IDS_PARENT = struct.Struct(">2sQQ2sQ2sQ").pack
+"""The same, then the parent's span id (field 4)."""
 _DOUBLE = struct.Struct("<d").pack
 _SMALL = [bytes((n,)) for n in range(128)]
 _INT64_MIN = -(1 << 63)
@@ -52,6 +58,7 @@ _LINK_FLAGS_REMOTE = b"\x35" + _FIXED32(0x300)
 # Span.kind: the SDK's SpanKind values (INTERNAL = 0, ...) are the proto's minus one.
 _KIND = [b"\x30" + _SMALL[value + 1] for value in range(5)]
 _EMPTY_STATUS = b"\x7a\x00"
+_NO_CONTEXT = SpanContext(0, 0, False)
 _BOOL = {True: b"\x10\x01", False: b"\x10\x00"}
 
 _CACHE_LIMIT = 4096
@@ -60,6 +67,8 @@ _keys: dict[str, bytes] = {}
 _pairs: dict[tuple[bytes, str, type, Any], bytes] = {}
 """A whole KeyValue field by (tag, key, value type, value) for scalar values: most spans repeat
 them (method, template, outcome, retries, status code, integration)."""
+_names: dict[tuple[str, int], bytes] = {}
+"""A span's name and kind fields by (name, kind)."""
 _resources: dict[int, tuple[Resource, bytes]] = {}
 """An encoded Resource by the id of the (immutable) resource object, which the entry keeps
 alive so that the id is not reused."""
@@ -194,36 +203,53 @@ def _link(link: Link) -> bytes:
 
 def _span(span: ReadableSpan) -> bytes:
     """A Span message, fields in number order."""
-    context: SpanContext = span.context
+    trace_id, span_id, _, _, trace_state, _ = span.get_span_context() or _NO_CONTEXT
     parent = span.parent
-    parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-    ]
-    if context.trace_state:
-        parts.append(_trace_state(b"\x1a", context.trace_state))
-    if parent:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        parts.append(_field(b"\x2a", span.name.encode("utf-8")))
-    parts.append(_KIND[span.kind.value])
-    if span.start_time:
-        parts.append(b"\x39" + _FIXED64(span.start_time))
-    if span.end_time:
-        parts.append(b"\x41" + _FIXED64(span.end_time))
-    parts.extend(_attributes(b"\x4a", span.attributes))
-    if span.dropped_attributes:
-        parts.append(b"\x50" + _varint(span.dropped_attributes))
+    state = _trace_state(b"\x1a", trace_state) if trace_state else b""
+    if state:
+        parts = [_IDS(b"\x0a\x10", trace_id >> 64, trace_id & _UINT64, b"\x12\x08", span_id), state]
+        if parent:
+            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+    elif parent:
+        ids = (b"\x0a\x10", trace_id >> 64, trace_id & _UINT64, b"\x12\x08", span_id)
+        parts = [_IDS_PARENT(*ids, b"\x22\x08", parent.span_id)]
+    else:
+        parts = [_IDS(b"\x0a\x10", trace_id >> 64, trace_id & _UINT64, b"\x12\x08", span_id)]
+    name = span.name
+    kind = span.kind._value_
+    named = _names.get((name, kind))
+    if named is None:
+        named = (_field(b"\x2a", name.encode("utf-8")) if name else b"") + _KIND[kind]
+        if len(_names) >= _CACHE_LIMIT:
+            _names.clear()
+        _names[(name, kind)] = named
+    parts.append(named)
+    start, end = span.start_time, span.end_time
+    if start and end:
+        parts.append(_TIMES(0x39, start, 0x41, end))
+    else:
+        if start:
+            parts.append(b"\x39" + _FIXED64(start))
+        if end:
+            parts.append(b"\x41" + _FIXED64(end))
+    attributes = span.attributes
+    if attributes:
+        parts.extend(_attributes(b"\x4a", attributes))
+    dropped = span.dropped_attributes
+    if dropped:
+        parts.append(b"\x50" + _varint(dropped))
     events = span.events
     if events:
         parts.extend([_event(event) for event in events])
-    if span.dropped_events:
-        parts.append(b"\x60" + _varint(span.dropped_events))
+    dropped = span.dropped_events
+    if dropped:
+        parts.append(b"\x60" + _varint(dropped))
     links = span.links
     if links:
         parts.extend([_link(link) for link in links])
-    if span.dropped_links:
-        parts.append(b"\x70" + _varint(span.dropped_links))
+    dropped = span.dropped_links
+    if dropped:
+        parts.append(b"\x70" + _varint(dropped))
     parts.append(_status(span.status))
     parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
     return b"".join(parts)

@@ -412,6 +412,23 @@ class _RecordedSpan(trace_api.Span, ReadableSpan):
     def get_span_context(self) -> SpanContext:
         return self._context
 
+    # ReadableSpan's, without its isinstance checks against abstract classes (the encoder
+    # reads them for every span).
+    @property
+    def dropped_attributes(self) -> int:
+        attributes = self._attributes
+        return attributes.dropped if attributes.__class__ is BoundedAttributes else 0
+
+    @property
+    def dropped_events(self) -> int:
+        events = self._events
+        return events.dropped if events.__class__ is BoundedList else 0
+
+    @property
+    def dropped_links(self) -> int:
+        links = self._links
+        return links.dropped if links.__class__ is BoundedList else 0
+
     def is_recording(self) -> bool:
         return self._end_time is None
 
