@@ -202,7 +202,7 @@ def _link(link: Link) -> bytes:
 
 
 def _span(span: ReadableSpan) -> bytes:
-    """A Span message, fields in number order."""
+    """A ScopeSpans' spans field: a Span message, its fields in number order."""
     trace_id, span_id, _, _, trace_state, _ = span.get_span_context() or _NO_CONTEXT
     parent = span.parent
     state = _trace_state(b"\x1a", trace_state) if trace_state else b""
@@ -252,7 +252,9 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(b"\x70" + _varint(dropped))
     parts.append(_status(span.status))
     parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-    return b"".join(parts)
+    body = b"".join(parts)
+    size = len(body)
+    return b"\x12" + (_SMALL[size] if size < 0x80 else _varint(size)) + body
 
 
 def _resource(resource: Resource) -> bytes:
@@ -293,7 +295,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
             scopes = grouped.setdefault(resource, {})
             last_group = scopes.setdefault(scope, [])
             last_resource, last_scope = resource, scope
-        last_group.append(_field(b"\x12", _span(span)))
+        last_group.append(_span(span))
     out = []
     for resource, scopes in grouped.items():
         parts = [_resource(resource)]
