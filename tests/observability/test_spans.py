@@ -244,6 +244,7 @@ def test_otel_sdk_disabled_disables_tracing(
     with tracing.execution("i-1", "get_customer") as span:
         assert span is None
     assert tracing.propagate({"headers": {}}) == {"headers": {}}
+    assert Tracing.otlp("http://127.0.0.1:9", "adaptor-test").enabled is False
 
 
 def test_force_flush_and_shutdown(exporter: InMemorySpanExporter) -> None:

@@ -157,8 +157,7 @@ class Tracing:
         sampler: Sampler | None = None,
         resource: Resource | None = None,
     ) -> None:
-        disabled = os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
-        self.processor = None if disabled else processor
+        self.processor = None if _sdk_disabled() else processor
         self.enabled = self.processor is not None
         self.sampler: Sampler = sampler or ParentOrAlwaysOn()
         self.resource: Resource = resource or Resource.get_empty()
@@ -176,14 +175,14 @@ class Tracing:
             self.resource = Resource.create({})
         self._on_end = self.processor.on_end
         self._own_sampler = type(self.sampler) is ParentOrAlwaysOn
+        # How many attributes a span keeps in a plain dict; -1: every value is the SDK's
+        # `BoundedAttributes`' to clean, since string values have a length limit.
         limits = self.limits
         self._room = (
             (limits.max_span_attributes if limits.max_span_attributes is not None else 1 << 62)
             if limits.max_span_attribute_length is None
             else -1
         )
-        """How many attributes a span keeps in a plain dict (-1: every value is the SDK's
-        `BoundedAttributes`' to clean, since string values have a length limit)."""
         atexit.register(self.shutdown)
 
     @classmethod
@@ -191,6 +190,8 @@ class Tracing:
         """Batches of spans to the OTLP/HTTP collector at `endpoint` (`…/v1/traces`)."""
         from adaptor.observability.otlp import WireOTLPSpanExporter
 
+        if _sdk_disabled():  # no exporter thread for spans that would never be made
+            return cls()
         created = Resource.create({"service.name": service_name})
         exporter = WireOTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
         batch = {name: int(os.environ.get(name) or value) for name, value in BATCH_DEFAULTS.items()}
@@ -319,6 +320,10 @@ class Tracing:
 
 def _ignore(span: ReadableSpan) -> None:
     return
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
 
 
 _PLAIN = frozenset({str, bool, int, float})
