@@ -34,6 +34,7 @@ SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 EVERY_TYPE = {
     "text": "héllo ✓",
     "empty": "",
+    "long": "x" * 20_000,  # a length of three varint bytes, and too long to be cached
     "yes": True,
     "no": False,
     "zero": 0,

@@ -62,6 +62,10 @@ _NO_CONTEXT = SpanContext(0, 0, False)
 _BOOL = {True: b"\x10\x01", False: b"\x10\x00"}
 
 _CACHE_LIMIT = 4096
+"""Entries per cache below; a full cache starts again empty. The caches are shared by export
+threads: each entry is written whole, so a thread sees it or does not."""
+_CACHED_SIZE = 256
+"""The longest encoded attribute kept in `_pairs` (longer values are rarely repeated)."""
 _keys: dict[str, bytes] = {}
 """A KeyValue's key field (tag, length, UTF-8) by key."""
 _pairs: dict[tuple[bytes, str, type, Any], bytes] = {}
@@ -145,7 +149,7 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
         except Exception as error:  # one bad attribute must not lose the batch
             _logger.exception("Failed to encode key %s: %s", key, error)
             continue
-        if scalar:
+        if scalar and len(encoded) <= _CACHED_SIZE:
             if len(_pairs) >= _CACHE_LIMIT:
                 _pairs.clear()
             _pairs[(tag, key, cls, value)] = encoded
