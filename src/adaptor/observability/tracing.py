@@ -213,18 +213,21 @@ class Tracing:
     ) -> AbstractContextManager[Span]:
         context = otel_context.get_current()
         current = get_current_span(context).get_span_context()
-        parent = current if current.is_valid else None
-        if parent is not None:
-            trace_id = parent.trace_id
-            random_flag = parent.trace_flags & TraceFlags.RANDOM_TRACE_ID
+        # A SpanContext is the tuple (trace_id, span_id, is_remote, flags, state, is_valid).
+        trace_id, _, _, flags, parent_state, valid = current
+        parent: SpanContext | None = None
+        trace_state: TraceState | None = None
+        if valid:
+            parent = current
+            random_flag = flags & TraceFlags.RANDOM_TRACE_ID
+            sampled = bool(flags & TraceFlags.SAMPLED)
+            trace_state = parent_state
         else:
             trace_id = _getrandbits(128) or 1
             random_flag = TraceFlags.RANDOM_TRACE_ID
-        trace_state: TraceState | None
+            sampled = True
         if self._own_sampler:  # ParentOrAlwaysOn's decision, without a SamplingResult
-            sampled = parent is None or parent.trace_flags.sampled
             recording = sampled
-            trace_state = None if parent is None else parent.trace_state
         else:
             result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
             sampled = result.decision is Decision.RECORD_AND_SAMPLE
