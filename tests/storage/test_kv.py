@@ -480,3 +480,16 @@ async def test_redis_hit_on_an_unreachable_server_raises_store_unavailable() -> 
             await store.hit("w", [Window(1, 1)])
     finally:
         await store.close()
+
+
+async def test_redis_hit_is_exact_with_more_concurrent_calls_than_its_own_connections(
+    kv_redis_url: str,
+) -> None:
+    """Beyond the store's own connections, calls go through the client's pool: all count."""
+    store = RedisStore.from_url(kv_redis_url, namespace=f"test:{uuid.uuid4().hex}:")
+    try:
+        results = await asyncio.gather(*(store.hit("w", [Window(60, 60)]) for _ in range(100)))
+        assert sum(r.allowed for r in results) == 60
+    finally:
+        await store.delete_prefix("")
+        await store.close()

@@ -30,8 +30,9 @@ from adaptor.storage.kv import HitResult, StoreError, StoreUnavailable, Window, 
 
 __all__ = ["RedisStore"]
 
-_HOT_IDLE_CONNECTIONS = 32
-"""Idle connections kept for the per-execution script (one per concurrent execution)."""
+_HOT_CONNECTIONS = 32
+"""Connections of the store's own for the per-execution script (one per concurrent
+execution); calls beyond that many at once go through the client's bounded pool."""
 
 # ARGV: expect_absent("1"/"0"), expected, delete("1"/"0"), value, ttl_ms (0 = none)
 _COMPARE_AND_SET = """
@@ -150,6 +151,7 @@ class RedisStore:
         self._acquire = client.register_script(_ACQUIRE_SLOT)
         self._release = client.register_script(_RELEASE_SLOT)
         self._hit_connections: list[AbstractConnection] = []
+        self._hot_in_use = 0
         # Members of the hit sets: unique per call across replicas, without a system call each.
         self._hit_prefix = secrets.token_hex(8)
         self._hit_numbers = itertools.count()
@@ -168,17 +170,21 @@ class RedisStore:
         """A store with its own connection pool to `url` (e.g. `redis://host:6379/0`).
 
         Short socket timeouts make a Redis blip an error the caller can fall back from
-        rather than a stalled execution.
+        rather than a stalled execution. The pool blocks: with `max_connections` in use, a
+        command waits up to `socket_timeout_s` for one to come back (redis-py's default pool
+        would fail it at once with "Too many connections", which the failover store would
+        take for Redis being down).
         """
-        client = redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
+            timeout=socket_timeout_s,
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=connect_timeout_s,
             health_check_interval=health_check_interval_s,
             decode_responses=False,
         )
-        return cls(client, namespace=namespace, owns_client=True)
+        return cls(redis.Redis.from_pool(pool), namespace=namespace, owns_client=True)
 
     def _k(self, key: str) -> str:
         return self._ns + key
@@ -328,8 +334,19 @@ class RedisStore:
         work. Here an idle connection is reused as it is; a connection that fails is
         dropped, and a reused one that fails before answering is retried once on a new
         connection (Redis restarted while it was idle), as the client's retry would. A
-        server that lost its scripts (NOSCRIPT) gets the script loaded again.
+        server that lost its scripts (NOSCRIPT) gets the script loaded again. At most
+        `_HOT_CONNECTIONS` run this way at once; more wait in the client's pool, whose
+        `max_connections` bounds what the store opens beyond them.
         """
+        if self._hot_in_use >= _HOT_CONNECTIONS:
+            return await script(keys=keys, args=args)
+        self._hot_in_use += 1
+        try:
+            return await self._run_own(script, keys, args)
+        finally:
+            self._hot_in_use -= 1
+
+    async def _run_own(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         reused = bool(self._hit_connections)
         # redis-py leaves these two unannotated; their signatures are named here once.
         new_connection: Callable[[], AbstractConnection] = (
@@ -346,19 +363,13 @@ class RedisStore:
                 connection = new_connection()
                 result = await self._evalsha(connection, script, keys, args)
         except ResponseError:
-            await self._keep(connection)  # the server answered (an error): still in step
+            self._hit_connections.append(connection)  # the server answered: still in step
             raise
         except BaseException:
             await connection.disconnect(nowait=True)  # a reply may still be on its way
             raise
-        await self._keep(connection)
+        self._hit_connections.append(connection)
         return result
-
-    async def _keep(self, connection: AbstractConnection) -> None:
-        if len(self._hit_connections) < _HOT_IDLE_CONNECTIONS:
-            self._hit_connections.append(connection)
-        else:
-            await connection.disconnect()
 
     @staticmethod
     async def _evalsha(
