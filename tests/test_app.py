@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
+from adaptor.app import GC_THRESHOLDS
 from adaptor.services import Services
 from tests.conftest import ADMIN_KEY, Tenant
 from tests.integrations.payloads import rest_integration
@@ -186,3 +190,11 @@ async def test_openapi_describes_errors_as_problem_json(app_client: httpx.AsyncC
     schema = operation["responses"]["422"]["content"]["application/problem+json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/Problem"}
     assert "4XX" in operation["responses"]
+
+
+async def test_the_collector_runs_less_often_while_the_service_runs(app: FastAPI) -> None:
+    before = gc.get_threshold()
+    async with LifespanManager(app):
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+    assert gc.get_threshold() == before

@@ -565,6 +565,17 @@ def install_docs(app: FastAPI) -> None:
         return RedirectResponse("/docs")
 
 
+GC_THRESHOLDS = (10_000, 50, 100)
+"""The cyclic garbage collector's thresholds once the service has started (Python's are 700,
+10, 10). Every execution allocates hundreds of containers (the mapped customer list alone is
+a hundred dicts), so with the defaults the youngest generation is collected every few requests
+and, since the objects frozen at startup no longer count as long-lived, the whole heap about
+once a second: measured at concurrency 16, 7 % of the CPU of a plain execution and 5 % of a
+mapped one, and stalls of 3-7 ms that every request in flight waits out. Collections still
+run, fewer and larger: the youngest generation every 10,000 allocations, the oldest after
+fifty million. (The memory scenario of `bench/` checks that nothing accumulates.)"""
+
+
 def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
     """Build the service. Resources are created in the lifespan, never at import time."""
     settings = settings or load_settings()
@@ -584,6 +595,8 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             )
         gc.collect()
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info(
             "app.started",
             service=settings.service_name,
@@ -595,6 +608,7 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             async with services.mcp.running():
                 yield
         finally:
+            gc.set_threshold(*thresholds)
             await services.close()
             log.info("app.stopped")
 
