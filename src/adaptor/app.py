@@ -23,12 +23,13 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from adaptor import __version__
-from adaptor.asgi import replay_body, stage_boundary
+from adaptor.asgi import replay_body
 from adaptor.config import Settings, load_settings
 from adaptor.dependencies import resolve_tenant
 from adaptor.domain import ExecutionRequest
 from adaptor.errors import AdaptorError
 from adaptor.executions.endpoints import router as executions_router
+from adaptor.executions.service import stage_boundary
 from adaptor.ids import new_request_id
 from adaptor.imports.endpoints import IMPORT_PATH
 from adaptor.imports.endpoints import router as imports_router

@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
-from adaptor.asgi import replay_body, stage_boundary
+from adaptor.asgi import replay_body
 from adaptor.dependencies import resolve_tenant
 from adaptor.errors import AdaptorError
+from adaptor.executions.service import stage_boundary
 from adaptor.mcp import direct
 from adaptor.mcp.server import CURRENT_TENANT, TENANT_KEY
 
