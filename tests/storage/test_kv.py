@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
 
 import pytest
@@ -468,6 +469,32 @@ async def test_redis_hit_reloads_its_script_after_a_script_flush(kv_redis_url: s
         await admin.script_flush()
         assert (await store.hit("w", [Window(10, 60)])).allowed
     finally:
+        await store.delete_prefix("")
+        await store.close()
+        await admin.aclose()
+
+
+async def test_redis_hit_gives_up_within_the_socket_timeout_when_the_server_stops_answering(
+    kv_redis_url: str,
+) -> None:
+    """A Redis that takes the command and never answers (here paused by `CLIENT PAUSE`) is
+    given up on after the socket timeout, on the reused connection and on the fresh one,
+    and the next call after it answers again works."""
+    store = RedisStore.from_url(
+        kv_redis_url, namespace=f"test:{uuid.uuid4().hex}:", socket_timeout_s=0.3
+    )
+    admin = redis.asyncio.Redis.from_url(kv_redis_url)
+    try:
+        assert (await store.hit("w", [Window(10, 60)])).allowed  # a connection of its own
+        await admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.hit("w", [Window(10, 60)])
+        assert 0.5 < time.monotonic() - started < 1.4  # two attempts of 0.3 s
+        await asyncio.sleep(1.5 - (time.monotonic() - started) + 0.2)
+        assert (await store.hit("w", [Window(10, 60)])).allowed
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
         await store.delete_prefix("")
         await store.close()
         await admin.aclose()
