@@ -29,7 +29,6 @@ from adaptor.dependencies import resolve_tenant
 from adaptor.domain import ExecutionRequest
 from adaptor.errors import AdaptorError
 from adaptor.executions.endpoints import router as executions_router
-from adaptor.executions.service import stage_boundary
 from adaptor.ids import new_request_id
 from adaptor.imports.endpoints import IMPORT_PATH
 from adaptor.imports.endpoints import router as imports_router
@@ -254,7 +253,6 @@ class RequestContextMiddleware:
             return
 
         try:
-            await stage_boundary()
             services: Services = scope["app"].state.services
             caller = await services.keys.authenticate(authorization)
             tenant_id = resolve_tenant(caller, tenant_header)
@@ -274,7 +272,6 @@ class RequestContextMiddleware:
         except Exception as exc:
             await unexpected_problem(scope, exc)(scope, receive, send_with_id)
             return
-        await stage_boundary()
         await send(
             {
                 "type": "http.response.start",

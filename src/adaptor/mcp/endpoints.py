@@ -15,7 +15,6 @@ import orjson
 from adaptor.asgi import replay_body
 from adaptor.dependencies import resolve_tenant
 from adaptor.errors import AdaptorError
-from adaptor.executions.service import stage_boundary
 from adaptor.mcp import direct
 from adaptor.mcp.server import CURRENT_TENANT, TENANT_KEY
 
@@ -52,12 +51,10 @@ class McpEndpoint:
                 body = await _read_body(receive)
                 if body is None:
                     return  # the client went away
-                await stage_boundary()
                 payload = await direct.answer(
                     services.mcp, tenant_id, state.get("request_id"), headers, body
                 )
                 if payload is not None:
-                    await stage_boundary()
                     await _send_json(payload, send)
                     return
                 receive = replay_body(body, receive)
