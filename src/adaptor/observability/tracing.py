@@ -413,6 +413,12 @@ class _RecordedSpan(trace_api.Span, ReadableSpan):
             max_value_len=limits.max_span_attribute_length,
         )
 
+    def _frozen(self, most: int | None, attributes: Attributes) -> BoundedAttributes:
+        """An event's or a link's attributes, at most `most` of them, no longer changeable."""
+        return BoundedAttributes(
+            most, attributes, immutable=True, max_value_len=self._owner.limits.max_attribute_length
+        )
+
     def __enter__(self) -> _RecordedSpan:
         self._token = otel_context.attach(set_span_in_context(self, self._outer))
         return self
@@ -512,12 +518,7 @@ class _RecordedSpan(trace_api.Span, ReadableSpan):
         limits = self._owner.limits
         if not isinstance(self._events, BoundedList):
             self._events = BoundedList(limits.max_events)
-        cleaned = BoundedAttributes(
-            limits.max_event_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=limits.max_attribute_length,
-        )
+        cleaned = self._frozen(limits.max_event_attributes, attributes)
         self._events.append(Event(name, cleaned, timestamp))
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
@@ -528,12 +529,7 @@ class _RecordedSpan(trace_api.Span, ReadableSpan):
         limits = self._owner.limits
         if not isinstance(self._links, BoundedList):
             self._links = BoundedList(limits.max_links)
-        cleaned = BoundedAttributes(
-            limits.max_link_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=limits.max_attribute_length,
-        )
+        cleaned = self._frozen(limits.max_link_attributes, attributes)
         self._links.append(Link(context, cleaned))
 
     def record_exception(
