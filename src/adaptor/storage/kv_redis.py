@@ -11,6 +11,8 @@ runs) share one Redis without seeing each other's keys.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -18,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Self
 
+import hiredis
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import AbstractConnection
@@ -152,6 +155,14 @@ class RedisStore:
         self._release = client.register_script(_RELEASE_SLOT)
         self._hit_connections: list[AbstractConnection] = []
         self._hot_in_use = 0
+        pool = client.connection_pool
+        # The hot path's connections: no per-read or per-write timers of their own and no
+        # periodic PING (one deadline bounds each call instead, see `_run_hot`).
+        self._hot_timeout_s: float | None = pool.connection_kwargs.get("socket_timeout")
+        hot_kwargs = {**pool.connection_kwargs, "socket_timeout": None, "health_check_interval": 0}
+        self._new_hot_connection: Callable[[], AbstractConnection] = functools.partial(
+            pool.connection_class, **hot_kwargs
+        )
         # Members of the hit sets: unique per call across replicas, without a system call each.
         self._hit_prefix = secrets.token_hex(8)
         self._hit_numbers = itertools.count()
@@ -330,10 +341,13 @@ class RedisStore:
 
         The client's `execute_command` wraps each command in a pool checkout under a lock
         with a readability check, a retry wrapper, observability hooks and, on Python 3.11,
-        a task per write (`asyncio.wait_for`): together more CPU than the round trip's own
-        work. Here an idle connection is reused as it is; a connection that fails is
-        dropped, and a reused one that fails before answering is retried once on a new
-        connection (Redis restarted while it was idle), as the client's retry would. A
+        a task per write (`asyncio.wait_for`) and a timer per read: together more CPU than
+        the round trip's own work. Here an idle connection is reused as it is, the command
+        is packed by hiredis, and one deadline of the socket timeout bounds the whole call
+        (connecting included). A connection that fails or times out is dropped, and a reused
+        one that fails before answering is retried once on a new connection (Redis
+        restarted while it was idle), as the client's retry would; that is also what finds
+        a connection that died while idle, which the client's periodic PING would have. A
         server that lost its scripts (NOSCRIPT) gets the script loaded again. At most
         `_HOT_CONNECTIONS` run this way at once; more wait in the client's pool, whose
         `max_connections` bounds what the store opens beyond them.
@@ -348,20 +362,18 @@ class RedisStore:
 
     async def _run_own(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         reused = bool(self._hit_connections)
-        # redis-py leaves these two unannotated; their signatures are named here once.
-        new_connection: Callable[[], AbstractConnection] = (
-            self._client.connection_pool.make_connection
-        )
+        new_connection = self._new_hot_connection
         connection = self._hit_connections.pop() if reused else new_connection()
+        command = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         try:
             try:
-                result = await self._evalsha(connection, script, keys, args)
+                result = await self._evalsha(connection, script, command, self._hot_timeout_s)
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 await connection.disconnect(nowait=True)
                 if not reused:
                     raise
                 connection = new_connection()
-                result = await self._evalsha(connection, script, keys, args)
+                result = await self._evalsha(connection, script, command, self._hot_timeout_s)
         except ResponseError:
             self._hit_connections.append(connection)  # the server answered: still in step
             raise
@@ -373,19 +385,25 @@ class RedisStore:
 
     @staticmethod
     async def _evalsha(
-        connection: AbstractConnection, script: AsyncScript, keys: list[str], args: list[Any]
+        connection: AbstractConnection, script: AsyncScript, command: bytes, timeout_s: float | None
     ) -> Any:
-        if not connection.is_connected:
-            connect: Callable[[], Awaitable[None]] = connection.connect
-            await connect()
-        await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        """EVALSHA `command` (packed) on `connection` within `timeout_s`; a timeout is the
+        client's `TimeoutError`, as its own socket timeout would raise."""
         try:
-            return await connection.read_response()
-        except NoScriptError:
-            await connection.send_command("SCRIPT", "LOAD", script.script)
-            await connection.read_response()
-            await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return await connection.read_response()
+            async with asyncio.timeout(timeout_s):
+                if not connection.is_connected:
+                    connect: Callable[[], Awaitable[None]] = connection.connect
+                    await connect()
+                await connection.send_packed_command(command, check_health=False)
+                try:
+                    return await connection.read_response()
+                except NoScriptError:
+                    await connection.send_command("SCRIPT", "LOAD", script.script)
+                    await connection.read_response()
+                    await connection.send_packed_command(command, check_health=False)
+                    return await connection.read_response()
+        except TimeoutError:
+            raise RedisTimeoutError("Timeout waiting for the Redis server to answer") from None
 
     async def close(self) -> None:
         connections, self._hit_connections = self._hit_connections, []
