@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import time
 import uuid
@@ -36,7 +37,7 @@ WINDOWS = [Window(1_000_000_000, 60)]
 """A window no run fills, so every call is an allowed hit (the common case)."""
 
 
-async def _best(call: Callable[[], Awaitable[object]], calls: int) -> float:
+async def _round(call: Callable[[], Awaitable[object]], calls: int) -> float:
     started = time.process_time_ns()
     for _ in range(calls):
         await call()
@@ -49,7 +50,7 @@ async def run(url: str, calls: int, rounds: int) -> dict[str, float]:
     client = store._client
     script = client.register_script(_HIT)
     keys = [f"{namespace}plain", f"{namespace}hold", f"{namespace}gate"]
-    numbers = iter(range(1 << 62))
+    numbers = itertools.count()
 
     async def store_hit() -> object:
         return await store.hit("hit", WINDOWS, hold_key="hold", gate_key="gate")
@@ -68,7 +69,7 @@ async def run(url: str, calls: int, rounds: int) -> dict[str, float]:
                 await call()
         for _ in range(rounds):
             for name, call in stages.items():
-                best[name] = min(best[name], await _best(call, calls))
+                best[name] = min(best[name], await _round(call, calls))
     finally:
         cleanup = [key async for key in client.scan_iter(match=f"{namespace}*")]
         if cleanup:

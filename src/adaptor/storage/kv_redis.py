@@ -367,13 +367,13 @@ class RedisStore:
         command = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         try:
             try:
-                result = await self._evalsha(connection, script, command, self._hot_timeout_s)
+                result = await self._evalsha(connection, script, command)
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 await connection.disconnect(nowait=True)
                 if not reused:
                     raise
                 connection = new_connection()
-                result = await self._evalsha(connection, script, command, self._hot_timeout_s)
+                result = await self._evalsha(connection, script, command)
         except ResponseError:
             self._hit_connections.append(connection)  # the server answered: still in step
             raise
@@ -383,14 +383,13 @@ class RedisStore:
         self._hit_connections.append(connection)
         return result
 
-    @staticmethod
     async def _evalsha(
-        connection: AbstractConnection, script: AsyncScript, command: bytes, timeout_s: float | None
+        self, connection: AbstractConnection, script: AsyncScript, command: bytes
     ) -> Any:
-        """EVALSHA `command` (packed) on `connection` within `timeout_s`; a timeout is the
-        client's `TimeoutError`, as its own socket timeout would raise."""
+        """EVALSHA `command` (packed) on `connection` within the socket timeout; a timeout is
+        the client's `TimeoutError`, as its own socket timeout would raise."""
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(self._hot_timeout_s):
                 if not connection.is_connected:
                     connect: Callable[[], Awaitable[None]] = connection.connect
                     await connect()
