@@ -34,6 +34,7 @@ import platform
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ from typing import Any
 import orjson
 
 from bench import contract, peer, profile, report
-from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target
+from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target, merge
 from bench.procs import (
     CLOCK_TICKS_PER_SECOND,
     BenchError,
@@ -89,6 +90,8 @@ CALIBRATION_LOOP = 200_000
 MIN_HIT_SHARE = 0.99
 """Share of cache hits execute_cached must show: an entry may expire (TTL 300 s) mid-run."""
 ALL_CONCURRENCIES = (1, 16, 64)
+MIN_REQUESTS_PER_CONNECTION = 4
+"""A slice sends at least this many requests per connection (see `_slice_requests`)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class Sizes:
     memory_warmup: int
     memory_executions: int
     quiet_wait: float
+    slices: int
+    """Slices per point (see `_measure_phase`)."""
 
 
 FULL = Sizes(
@@ -112,6 +117,7 @@ FULL = Sizes(
     memory_warmup=10_000,
     memory_executions=100_000,
     quiet_wait=10.0,
+    slices=4,
 )
 QUICK = Sizes(
     rounds=3,
@@ -121,6 +127,7 @@ QUICK = Sizes(
     memory_warmup=1_000,
     memory_executions=10_000,
     quiet_wait=0.0,
+    slices=2,
 )
 
 
@@ -606,22 +613,92 @@ class LoadMonitor:
                 return waited
 
 
-def _measure(
+@dataclass
+class _Slice:
+    """One slice of a point: what wrk measured and what the monitor saw meanwhile."""
+
+    result: PointResult
+    ticks: int
+    span_s: float
+    others: tuple[float, float, float]
+    calibration_ms: float
+
+
+def _slice_requests(requests: int, concurrency: int, slices: int) -> list[int]:
+    """`requests` cut into up to `slices` near-equal slices of at least
+    `MIN_REQUESTS_PER_CONNECTION` requests per connection each."""
+    count = max(1, min(slices, requests // (MIN_REQUESTS_PER_CONNECTION * concurrency)))
+    size, extra = divmod(requests, count)
+    return [size + (1 if index < extra else 0) for index in range(count)]
+
+
+def _run_slice(
     load: LoadGenerator,
     monitor: LoadMonitor,
     scenario: Scenario,
     concurrency: int,
     requests: int,
-    quiet: tuple[float, float],
-) -> report.Sample:
-    waited = monitor.wait_quiet(*quiet)
+) -> _Slice:
     calibration_ms = monitor.calibrate()
     before_snapshot = monitor.snapshot()
     before = cpu_ticks(scenario.server.pid)
     result: PointResult = load.run(scenario.target, requests, concurrency, cap_s=600)
     ticks = cpu_ticks(scenario.server.pid) - before
-    service_other, load_other, steal = monitor.others(before_snapshot, monitor.snapshot())
+    after_snapshot = monitor.snapshot()
     _check(scenario.server.alive(), f"{scenario.server.name} died during {scenario.name}")
+    return _Slice(
+        result=result,
+        ticks=ticks,
+        span_s=after_snapshot["time"] - before_snapshot["time"],
+        others=monitor.others(before_snapshot, after_snapshot),
+        calibration_ms=calibration_ms,
+    )
+
+
+def _measure_phase(
+    load: LoadGenerator,
+    monitor: LoadMonitor,
+    scenarios: list[Scenario],
+    concurrency: int,
+    sizes: Sizes,
+    quiet: tuple[float, float],
+) -> None:
+    """One round's points at `concurrency`: each point cut into slices, and the slices of all
+    scenarios run in turn (A1 B1 C1 C2 B2 A2 A3 ...), so that every scenario samples the same
+    stretch of time and a slow spell of the machine falls on all of them alike."""
+    plans = {
+        scenario.name: _slice_requests(
+            _requests_for(scenario, concurrency, sizes), concurrency, sizes.slices
+        )
+        for scenario in scenarios
+    }
+    active = [scenario for scenario in scenarios if plans[scenario.name][0]]
+    slices: dict[str, list[_Slice]] = {scenario.name: [] for scenario in active}
+    waited = 0.0
+    for index in range(max((len(plans[s.name]) for s in active), default=0)):
+        waited += monitor.wait_quiet(*quiet)
+        for scenario in active if index % 2 == 0 else reversed(active):
+            plan = plans[scenario.name]
+            if index < len(plan):
+                slices[scenario.name].append(
+                    _run_slice(load, monitor, scenario, concurrency, plan[index])
+                )
+    for scenario in active:
+        sample = _sample(scenario, concurrency, slices[scenario.name], waited)
+        scenario.samples.setdefault(concurrency, []).append(sample)
+
+
+def _sample(
+    scenario: Scenario, concurrency: int, slices: list[_Slice], waited: float
+) -> report.Sample:
+    """A point's sample from its slices: requests, time and CPU summed, latency percentiles
+    from the merged histograms, other load and steal weighted by each slice's span."""
+    result = merge([item.result for item in slices])
+    span = sum(item.span_s for item in slices) or 1e-9
+
+    def weighted(which: int) -> float:
+        return sum(item.others[which] * item.span_s for item in slices) / span
+
     hit_share: float | None = None
     if scenario.target.tally:
         hit_share = min(1.0, result.tallied / result.requests)
@@ -634,13 +711,13 @@ def _measure(
         rps=result.rps,
         p50_ms=result.p50_ms,
         p99_ms=result.p99_ms,
-        cpu_us_per_req=ticks_to_us(ticks) / result.requests,
-        other_load_service_core=service_other,
-        other_load_load_core=load_other,
-        steal=steal,
+        cpu_us_per_req=ticks_to_us(sum(item.ticks for item in slices)) / result.requests,
+        other_load_service_core=weighted(0),
+        other_load_load_core=weighted(1),
+        steal=weighted(2),
         waited_s=waited,
         hit_share=hit_share,
-        calibration_ms=calibration_ms,
+        calibration_ms=statistics.median(item.calibration_ms for item in slices),
     )
 
 
@@ -936,12 +1013,7 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     for round_index in range(rounds):
         round_started = time.monotonic()
         for concurrency in ALL_CONCURRENCIES:
-            for scenario in scenarios:
-                requests = _requests_for(scenario, concurrency, sizes)
-                if not requests:
-                    continue
-                sample = _measure(load, monitor, scenario, concurrency, requests, quiet)
-                scenario.samples.setdefault(concurrency, []).append(sample)
+            _measure_phase(load, monitor, scenarios, concurrency, sizes, quiet)
         _progress(
             f"round {round_index + 1}/{rounds} done in {time.monotonic() - round_started:.1f}s"
         )

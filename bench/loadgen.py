@@ -16,17 +16,23 @@ is counted as bad and the benchmark fails loudly, since a benchmark of errors is
 second marker can be tallied without failing (`"cached":true`: cache hits, since an entry
 expiring after its TTL during a long run is a legitimate miss).
 `done()` prints one JSON line: completed requests, elapsed µs, socket errors, bad answers and
-latency percentiles (wrk records each request's latency, send to last byte, in µs).
+latency percentiles (wrk records each request's latency, send to last byte, in µs), then the
+latency quantiles at every 0.1 %, so that the slices of one point (see `bench.cli`) merge into
+the percentiles of all their requests together (`merge`).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procs import BenchError, find_program
+
+QUANTILES = 1000
+"""Latency quantiles each wrk run reports (every 0.1 %), for merging slices."""
 
 WRK_INSTALL_HINT = "wrk not found: install it with `apt-get install -y wrk` (Debian package)"
 
@@ -44,6 +50,7 @@ local limit = 0
 local completed = 0
 bad = 0  -- global: read by done() through thread:get
 local needle = {needle}
+local QUANTILES = {quantiles}
 local tally = {tally}
 hits = 0  -- global: answers holding the tally marker
 local stopping = false
@@ -99,6 +106,13 @@ function done(summary, latency, requests)
   if sample ~= "" then
     io.write("BENCH_BAD " .. string.gsub(sample, "[\\r\\n]", " ") .. "\\n")
   end
+  -- The latency quantiles at every 0.1 % (wrk's own percentiles), so that the slices of one
+  -- point merge into percentiles of all their requests together.
+  local quantiles = {{}}
+  for k = 1, QUANTILES do
+    quantiles[k] = string.format("%d", latency:percentile(k * 100 / QUANTILES))
+  end
+  io.write("BENCH_QUANTILES " .. table.concat(quantiles, " ") .. "\\n")
 end
 """
 
@@ -140,6 +154,7 @@ class Target:
             body=_lua_string(self.body.decode()) if self.body else "nil",
             headers=headers,
             needle=_lua_string(self.expect),
+            quantiles=QUANTILES,
             tally=_lua_string(self.tally),
         )
 
@@ -157,10 +172,47 @@ class PointResult:
     mean_ms: float
     bytes: int
     tallied: int
+    quantiles: tuple[int, ...] = ()
+    """wrk's latency percentiles (µs) at every 1/`QUANTILES`, ascending."""
 
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def merge(results: Sequence[PointResult]) -> PointResult:
+    """Slices of one point as one point: counts and time summed, and the latency percentiles
+    those of all the slices' requests together. Each slice brings its `QUANTILES` quantiles,
+    each standing for an equal share of its requests; a merged percentile is the smallest
+    quantile whose cumulative share reaches it (within 1/`QUANTILES` of a slice's requests of
+    the exact rank), not an average of the slices' percentiles."""
+    if len(results) == 1:
+        return results[0]
+    points = sorted((value, result.requests) for result in results for value in result.quantiles)
+    total = sum(result.requests for result in results)
+
+    def percentile(p: int) -> float:
+        # Every quantile weighs its slice's requests; all of them together weigh
+        # QUANTILES * total, of which p % is p * QUANTILES * total / 100.
+        target = p * QUANTILES * total
+        running = 0
+        for value, weight in points:
+            running += 100 * weight
+            if running >= target:
+                return value / 1000
+        return points[-1][0] / 1000
+
+    return PointResult(
+        requests=total,
+        duration_s=sum(r.duration_s for r in results),
+        p50_ms=percentile(50),
+        p90_ms=percentile(90),
+        p99_ms=percentile(99),
+        max_ms=max(r.max_ms for r in results),
+        mean_ms=sum(r.mean_ms * r.requests for r in results) / total if total else 0.0,
+        bytes=sum(r.bytes for r in results),
+        tallied=sum(r.tallied for r in results),
+    )
 
 
 class LoadGenerator:
@@ -209,11 +261,14 @@ class LoadGenerator:
         )
         result: dict[str, float] | None = None
         bad_sample = ""
+        quantiles: tuple[int, ...] = ()
         for line in completed.stdout.splitlines():
             if line.startswith("BENCH_RESULT "):
                 result = json.loads(line.removeprefix("BENCH_RESULT "))
             elif line.startswith("BENCH_BAD "):
                 bad_sample = line.removeprefix("BENCH_BAD ")
+            elif line.startswith("BENCH_QUANTILES "):
+                quantiles = tuple(int(value) for value in line.split()[1:])
         if completed.returncode != 0 or result is None:
             raise BenchError(
                 f"wrk failed on {target.name} (exit {completed.returncode}): "
@@ -241,4 +296,5 @@ class LoadGenerator:
             mean_ms=result["mean_us"] / 1000,
             bytes=int(result["bytes"]),
             tallied=int(result["hits"]),
+            quantiles=quantiles,
         )

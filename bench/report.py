@@ -448,7 +448,7 @@ def table(results: Mapping[str, Any]) -> str:
     if probes and max(probes) > 0:
         slowest = max(probes) / min(probes)
         parts.append(
-            f"speed probe (a fixed loop on the service core before each point): median "
+            f"speed probe (a fixed loop on the service core before each slice): median "
             f"{statistics.median(probes):.1f} ms [{min(probes):.1f}-{max(probes):.1f}]"
         )
         if slowest > 1.25:
