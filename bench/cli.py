@@ -15,10 +15,12 @@ Method, in order:
    `cached: true` on its second call; the reference answers the same data as the service.
    Any difference stops the run: a benchmark of errors is worthless.
 5. Warm every scenario up (unrecorded), then run R rounds; in each round every point
-   (scenario x concurrency) runs once, in a fixed interleaved order, so slow drifts (thermal,
-   page cache, SQLite growth) spread over all points instead of biasing one. Each point sends a
-   fixed number of requests through wrk and records req/s, p50, p99 and the CPU time the
-   scenario's server process tree used over the point, divided by the requests.
+   (scenario x concurrency) runs once, so slow drifts (thermal, page cache, SQLite growth)
+   spread over all points instead of biasing one. Each point sends a fixed number of requests
+   through wrk, cut into slices, and the slices of all scenarios at one concurrency take turns
+   (`_measure_phase`), so that every scenario samples the same stretch of time. A point records
+   req/s, p50, p99 and the CPU time the scenario's server process tree used over its slices,
+   divided by the requests.
 6. Memory: scenario `execute_plain` is run W times more as a warm-up, then the service's RSS is
    read before and after M executions (sampled after each tenth), and the growth reported.
 7. Report medians over the rounds with their min-max spread, the gates computed from those
@@ -718,6 +720,20 @@ def _sample(
         waited_s=waited,
         hit_share=hit_share,
         calibration_ms=statistics.median(item.calibration_ms for item in slices),
+        p99_over_p50=statistics.median(
+            item.result.p99_ms / item.result.p50_ms if item.result.p50_ms else 0.0
+            for item in slices
+        ),
+        slices=[
+            {
+                "requests": item.result.requests,
+                "p50_ms": item.result.p50_ms,
+                "p99_ms": item.result.p99_ms,
+                "cpu_us_per_req": round(ticks_to_us(item.ticks) / item.result.requests, 1),
+                "calibration_ms": round(item.calibration_ms, 2),
+            }
+            for item in slices
+        ],
     )
 
 
