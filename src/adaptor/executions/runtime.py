@@ -27,6 +27,7 @@ from adaptor.auth_handlers.base import AuthConfigurationError, UnsupportedAuthTy
 from adaptor.auth_handlers.simple import NoAuthHandler
 from adaptor.connectors import Quota, connector_factory
 from adaptor.domain import EndpointConfig, IntegrationConfig
+from adaptor.flights import Flights
 from adaptor.integrations.service import IntegrationService
 from adaptor.mapping import CompiledEndpoint, MappingConfigError, MappingEngine
 from adaptor.protocols.base import BaseIntegration
@@ -103,7 +104,7 @@ class RuntimeCache:
         """How long a replaced adapter stays open for the calls that still hold it."""
         self._clock = clock
         self._entries: dict[tuple[str, str], IntegrationRuntime] = {}
-        self._loading: dict[tuple[str, str], asyncio.Task[IntegrationRuntime]] = {}
+        self._loading: Flights[tuple[str, str], IntegrationRuntime] = Flights()
         self._listener: asyncio.Task[None] | None = None
         self._epoch = 0  # bumped on every drop, so a load that raced a change is not kept
         self._first_attempt = asyncio.Event()  # set once the listener subscribed or failed to
@@ -123,18 +124,8 @@ class RuntimeCache:
                 entry.loaded_at = self._clock()
                 return entry
             self._entries.pop(key, None)
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.create_task(self._load(tenant_id, integration_id))
-            self._loading[key] = task
-            task.add_done_callback(lambda done: self._loaded(key, done))
-        return await asyncio.shield(task)
-
-    def _loaded(self, key: tuple[str, str], task: asyncio.Task[IntegrationRuntime]) -> None:
-        if self._loading.get(key) is task:  # not a newer load started after a change notice
-            del self._loading[key]
-        if not task.cancelled():
-            task.exception()  # retrieved, so a load nobody awaits any more is not reported
+        loading, _leader = self._loading.join(key, lambda: self._load(tenant_id, integration_id))
+        return await loading
 
     async def _still_current(self, entry: IntegrationRuntime) -> bool:
         try:
@@ -231,7 +222,7 @@ class RuntimeCache:
         change), so the next `get` reads the configuration again."""
         self._epoch += 1
         self._retire(self._entries.pop((tenant_id, integration_id), None))
-        self._loading.pop((tenant_id, integration_id), None)
+        self._loading.forget((tenant_id, integration_id))
 
     def forget_all(self) -> None:
         self._epoch += 1

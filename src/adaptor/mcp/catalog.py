@@ -21,6 +21,7 @@ import structlog
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 
 from adaptor.executions.runtime import CHANGES_CHANNEL
+from adaptor.flights import Flights
 from adaptor.integrations.service import IntegrationService
 from adaptor.mcp.tools import TenantTools, build_tools
 from adaptor.pagination import MAX_LIMIT
@@ -48,11 +49,18 @@ class ToolCatalog:
         self._listen_handlers: dict[str, ListenHandler] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._loading: Flights[str, TenantTools] = Flights()
 
     async def tools(self, tenant_id: str) -> TenantTools:
         entry = self._entries.get(tenant_id)
         if entry is not None and self._clock() - entry[0] < self.ttl_s:
             return entry[1]
+        # One load per tenant at a time: the calls that find the list missing or stale while
+        # it loads wait for that load instead of each reading every integration again.
+        loading, _leader = self._loading.join(tenant_id, lambda: self._load(tenant_id))
+        return await loading
+
+    async def _load(self, tenant_id: str) -> TenantTools:
         epoch = self._epochs.get(tenant_id, 0)
         integrations = []
         cursor: str | None = None
@@ -93,6 +101,7 @@ class ToolCatalog:
     async def _forget(self, tenant_id: str) -> None:
         self._epochs[tenant_id] = self._epochs.get(tenant_id, 0) + 1
         self._entries.pop(tenant_id, None)
+        self._loading.forget(tenant_id)  # a load under way may predate the change
         bus = self._buses.get(tenant_id)
         if bus is not None:
             await bus.publish(ToolsListChanged())

@@ -35,6 +35,7 @@ from urllib.parse import quote
 import orjson
 import structlog
 
+from adaptor.flights import Flights
 from adaptor.storage.kv import KeyValueStore, StoreError
 
 __all__ = ["CacheHit", "CacheResult", "ResponseCache"]
@@ -104,7 +105,7 @@ class ResponseCache:
         self._poll_interval_s = poll_interval_s
         self._clock = clock
         self._sleep = sleep
-        self._inflight: dict[str, asyncio.Task[tuple[bytes, bool]]] = {}
+        self._inflight: Flights[str, tuple[bytes, bool]] = Flights()
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -184,21 +185,11 @@ class ResponseCache:
         raw = await self._get_raw(key)
         if raw is not None:
             return CacheResult(orjson.loads(raw), cached=True)
-        flight = self._inflight.get(key)
-        leader = flight is None
-        if flight is None:
-            flight = asyncio.create_task(self._fill(key, ttl_s, compute, should_cache))
-            self._inflight[key] = flight
-            flight.add_done_callback(lambda done: self._landed(key, done))
-        # Shielded: a cancelled caller must not cancel the call others are waiting on.
-        filled, from_store = await asyncio.shield(flight)
+        flight, leader = self._inflight.join(
+            key, lambda: self._fill(key, ttl_s, compute, should_cache)
+        )
+        filled, from_store = await flight
         return CacheResult(orjson.loads(filled), cached=from_store or not leader)
-
-    def _landed(self, key: str, flight: asyncio.Task[tuple[bytes, bool]]) -> None:
-        if self._inflight.get(key) is flight:
-            del self._inflight[key]
-        if not flight.cancelled():
-            flight.exception()  # retrieved here, so a call nobody awaits any more is not reported
 
     async def _fill(
         self,
