@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
@@ -13,6 +12,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from adaptor.errors import NotFound, Unauthorized
+from adaptor.flights import Flights
 from adaptor.keys.repository import ApiKeyRepository
 from adaptor.keys.schemas import ApiKeyCreated, ApiKeyInfo, ApiKeyPage, Caller, Role
 from adaptor.pagination import decode_cursor, encode_cursor
@@ -58,7 +58,7 @@ class ApiKeyService:
         self.database = database
         self.production = production
         self._cache: dict[str, tuple[float, Caller | None]] = {}
-        self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
+        self._lookups: Flights[str, Caller | None] = Flights()
         self._revocations = 0  # a lookup that raced a revoke must not cache its older answer
 
     async def authenticate(self, authorization: str | None) -> Caller:
@@ -76,12 +76,8 @@ class ApiKeyService:
             self._cache[digest] = (now + self.CACHE_SECONDS, hit[1])
             caller = await self._lookup(digest)
         else:
-            pending = self._lookups.get(digest)
-            if pending is None:
-                pending = asyncio.ensure_future(self._lookup(digest))
-                self._lookups[digest] = pending
-                pending.add_done_callback(lambda _: self._lookups.pop(digest, None))
-            caller = await asyncio.shield(pending)
+            lookup, _leader = self._lookups.join(digest, lambda: self._lookup(digest))
+            caller = await lookup
         if caller is None:
             raise Unauthorized("The API key is unknown or revoked")
         return caller
