@@ -92,6 +92,10 @@ CALIBRATION_LOOP = 200_000
 MIN_HIT_SHARE = 0.99
 """Share of cache hits execute_cached must show: an entry may expire (TTL 300 s) mid-run."""
 ALL_CONCURRENCIES = (1, 16, 64)
+TAIL_PROBE_CHUNK = 20_000
+"""Iterations of the tail probe's chunk (0.3-1 ms of one core)."""
+TAIL_PROBE_SECONDS = 2.0
+"""How long the tail probe runs in each round."""
 MIN_REQUESTS_PER_CONNECTION = 4
 """A slice sends at least this many requests per connection (see `_slice_requests`)."""
 
@@ -601,6 +605,35 @@ class LoadMonitor:
             os.sched_setaffinity(0, {self.load_cpu})
         return best * 1000
 
+    def tail_probe(self, seconds: float = TAIL_PROBE_SECONDS) -> tuple[float, float]:
+        """(p50, p99) in ms of a fixed pure-Python chunk of work (0.3-1 ms) timed again and
+        again for `seconds` on the service core while the servers are idle.
+
+        Every chunk is the same work, so its spread is the machine's alone: a core whose speed
+        changes from one millisecond to the next (a busy neighbour on a virtual machine's host)
+        gives a p99 / p50 above 1 with no program stalling. That is the floor under
+        `tail_ratio_mapped_c16`.
+        """
+        if self.service_cpu is None or self.load_cpu is None:
+            return 0.0, 0.0
+        chunks: list[float] = []
+        try:
+            os.sched_setaffinity(0, {self.service_cpu})
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                started = time.perf_counter()
+                total = 0
+                for number in range(TAIL_PROBE_CHUNK):
+                    total += number
+                chunks.append(time.perf_counter() - started)
+        finally:
+            os.sched_setaffinity(0, {self.load_cpu})
+        chunks.sort()
+        return (
+            chunks[len(chunks) // 2] * 1000,
+            chunks[min(len(chunks) - 1, int(len(chunks) * 0.99))] * 1000,
+        )
+
     def wait_quiet(self, threshold: float, max_wait: float) -> float:
         """Wait (up to `max_wait` s) until other processes use under `threshold` of each core."""
         if max_wait <= 0 or self.service_cpu is None:
@@ -1026,8 +1059,10 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
         load.run(scenario.target, warmup, 16, cap_s=600)
     _progress(f"warmed up; {rounds} interleaved rounds of {len(scenarios) * 3} points")
 
+    machine_tail: list[tuple[float, float]] = []
     for round_index in range(rounds):
         round_started = time.monotonic()
+        machine_tail.append(monitor.tail_probe())
         for concurrency in ALL_CONCURRENCIES:
             _measure_phase(load, monitor, scenarios, concurrency, sizes, quiet)
         _progress(
@@ -1076,7 +1111,9 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
         results["full_ratios"] = report.full_ratios(results["scenarios"])
     if args.peer:
         results["peer"] = report.peer_ratios(results["scenarios"], peer.N8N_VERSION)
-    results["calibration"] = report.calibration(results["scenarios"], results["gates"])
+    results["calibration"] = report.calibration(
+        results["scenarios"], results["gates"], machine_tail
+    )
     print()
     print(report.table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import operator
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -351,9 +351,14 @@ def peer_ratios(scenarios: Mapping[str, Any], version: str) -> dict[str, Any]:
     return out
 
 
-def calibration(scenarios: Mapping[str, Any], gate_values: Mapping[str, Any]) -> dict[str, Any]:
+def calibration(
+    scenarios: Mapping[str, Any],
+    gate_values: Mapping[str, Any],
+    machine_tail: Sequence[tuple[float, float]] = (),
+) -> dict[str, Any]:
     """This machine's speed relative to the targets' machine class, and the time-based gates
-    divided by it (per round too: the factor is measured in each round)."""
+    divided by it (per round too: the factor is measured in each round); and the machine's own
+    tail, p99 / p50 of a fixed chunk of work on the idle service core, once per round."""
     hop = _metric(scenarios, "reference_plain", 1, "p50_ms")
     direct = _metric(scenarios, "direct_small", 1, "p50_ms")
     factors = [(a - b) / REFERENCE_HOP_MS for a, b in zip(hop["runs"], direct["runs"], strict=True)]
@@ -371,7 +376,18 @@ def calibration(scenarios: Mapping[str, Any], gate_values: Mapping[str, Any]) ->
             "target": entry["target"],
             "met": value <= gate.target,
         }
+    tails = [p99 / p50 for p50, p99 in machine_tail if p50 > 0]
+    machine: dict[str, Any] | None = None
+    if tails:
+        machine = {
+            "p99_over_p50": round(statistics.median(tails), 3),
+            "range": [round(min(tails), 3), round(max(tails), 3)],
+            "rounds": [round(item, 3) for item in tails],
+            "chunk_p50_ms": round(statistics.median(p50 for p50, _ in machine_tail), 3),
+            "description": "p99 / p50 of one fixed chunk of work timed on the idle service core",
+        }
     return {
+        "machine_tail": machine,
         "reference_hop_ms": round(hop["median"] - direct["median"], 3),
         "reference_hop_ms_on_target_class": REFERENCE_HOP_MS,
         "machine_factor": round(factor, 2),
@@ -527,4 +543,13 @@ def table(results: Mapping[str, Any]) -> str:
         for name, gate in calibrated["scaled_gates"].items():
             verdict = "met" if gate["met"] else "missed"
             parts.append(_gate_line(name.ljust(name_width), gate, f"{verdict} when scaled"))
+        machine = calibrated.get("machine_tail")
+        if machine:
+            low, high = machine["range"]
+            parts.append(
+                f"machine tail: the same ~{machine['chunk_p50_ms']:.1f} ms of work, timed again "
+                f"and again on the idle service core, has p99 / p50 {machine['p99_over_p50']:.2f} "
+                f"[{low:.2f}-{high:.2f}]: the floor under tail_ratio_mapped_c16 on this machine "
+                "(informational)"
+            )
     return "\n".join(parts)
