@@ -92,9 +92,10 @@ CALIBRATION_LOOP = 200_000
 MIN_HIT_SHARE = 0.99
 """Share of cache hits execute_cached must show: an entry may expire (TTL 300 s) mid-run."""
 ALL_CONCURRENCIES = (1, 16, 64)
-TAIL_PROBE_CHUNK = 20_000
-"""Iterations of the tail probe's chunk (0.3-1 ms of one core)."""
-TAIL_PROBE_SECONDS = 2.0
+TAIL_PROBE_CHUNK = 250_000
+"""Iterations of the tail probe's chunk: 5-15 ms of one core, the order of an execute_mapped
+latency at c16, so that its spread is the machine's over a span as long as such a call."""
+TAIL_PROBE_SECONDS = 3.0
 """How long the tail probe runs in each round."""
 MIN_REQUESTS_PER_CONNECTION = 4
 """A slice sends at least this many requests per connection (see `_slice_requests`)."""
@@ -606,11 +607,11 @@ class LoadMonitor:
         return best * 1000
 
     def tail_probe(self, seconds: float = TAIL_PROBE_SECONDS) -> tuple[float, float]:
-        """(p50, p99) in ms of a fixed pure-Python chunk of work (0.3-1 ms) timed again and
-        again for `seconds` on the service core while the servers are idle.
+        """(p50, p99) in ms of a fixed pure-Python chunk of work (`TAIL_PROBE_CHUNK`) timed
+        again and again for `seconds` on the service core while the servers are idle.
 
         Every chunk is the same work, so its spread is the machine's alone: a core whose speed
-        changes from one millisecond to the next (a busy neighbour on a virtual machine's host)
+        changes from one moment to the next (a busy neighbour on a virtual machine's host)
         gives a p99 / p50 above 1 with no program stalling. That is the floor under
         `tail_ratio_mapped_c16`.
         """
