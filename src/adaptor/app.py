@@ -89,14 +89,15 @@ def problem(
 
 class RequestContextMiddleware:
     """Request ids on every response, a hard cap on request body size (413), and the direct
-    route for executions.
+    routes for executions and MCP posts.
 
     `POST /api/v2/execute/{integration_id}/{endpoint_name}` is the call a conversation waits
     on, so it is answered here without FastAPI's routing and dependency resolution: the same
     authentication, tenant check, body model and service call, in a fraction of the time. A
     body that does not validate, or anything unusual about the request (no Content-Length, not
     JSON, an odd path), goes to the FastAPI route with the body replayed, so every error reads
-    exactly as the documented route's.
+    exactly as the documented route's. `POST /mcp` (an agent's tool call) goes straight to the
+    MCP endpoint for the same reason (`_mcp_post`).
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         self.path_limits = path_limits or {}
         """Routes with a body limit of their own (the OpenAPI import)."""
+        self.mcp = McpEndpoint()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,15 +146,16 @@ class RequestContextMiddleware:
                 await self._too_large(scope, receive, send_with_id, limit)
                 return
 
-            if (
-                length is not None
-                and scope["method"] == "POST"
-                and scope["path"].startswith(EXECUTE_PREFIX)
-            ):
-                target = _execute_target(scope["path"])
+            if length is not None and scope["method"] == "POST":
+                path = scope["path"]
+                target = _execute_target(path) if path.startswith(EXECUTE_PREFIX) else None
                 if target is not None:
                     scope["state"]["route"] = EXECUTE_ROUTE
                     await self._execute(scope, receive, send_counted, send_with_id, target, header)
+                    return
+                if path == MCP_PATH:
+                    scope["state"]["route"] = MCP_PATH
+                    await self._mcp_post(scope, receive, send_with_id)
                     return
 
             await self._general(scope, receive, send_with_id, limit)
@@ -284,6 +287,27 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    async def _mcp_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /mcp` with a Content-Length (within the limit, checked above), handed to the
+        MCP endpoint here rather than through FastAPI's exception middleware and router, which
+        it does not use: it answers its own errors, and an unexpected one is a 500 problem as
+        on every route. The endpoint's GET and DELETE, and a POST without a length, take the
+        mounted route."""
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.mcp(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise  # too late to answer: the server closes the connection
+            await unexpected_problem(scope, exc)(scope, receive, send)
 
     async def _too_large(
         self, scope: Scope, receive: Receive, send: Send, limit: int | None = None

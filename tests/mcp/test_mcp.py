@@ -340,6 +340,7 @@ async def test_the_direct_path_answers_exactly_as_the_sdk(
         }
         response = await api.post("/mcp", json=body, headers=headers)
         assert response.headers["content-type"] == "application/json"
+        assert response.headers["x-request-id"] == request_id
         return response.status_code, response.json()
 
     cases = [
@@ -364,3 +365,24 @@ async def test_the_direct_path_answers_exactly_as_the_sdk(
     assert ok["result"]["isError"] is False
     assert ok["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "adaptor-service"
     assert answers[(True, "req-limited")][1]["result"]["isError"] is True
+
+
+async def test_an_mcp_post_gets_a_request_id_a_problem_for_a_bad_key_and_the_body_limit(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    unauthorized = await api.post(
+        "/mcp", content=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["content-type"] == "application/problem+json"
+    assert unauthorized.headers["www-authenticate"].startswith("Bearer")
+    assert unauthorized.headers["x-request-id"]
+    limit = app.state.services.settings.max_request_body_bytes
+    too_large = await api.post(
+        "/mcp",
+        content=b" " * (limit + 1),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["status"] == 413
+    assert too_large.headers["x-request-id"]
