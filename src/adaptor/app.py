@@ -97,7 +97,7 @@ class RequestContextMiddleware:
     body that does not validate, or anything unusual about the request (no Content-Length, not
     JSON, an odd path), goes to the FastAPI route with the body replayed, so every error reads
     exactly as the documented route's. `POST /mcp` (an agent's tool call) goes straight to the
-    MCP endpoint for the same reason (`_mcp_post`).
+    MCP endpoint for the same reason.
     """
 
     def __init__(
@@ -154,8 +154,11 @@ class RequestContextMiddleware:
                     await self._execute(scope, receive, send_counted, send_with_id, target, header)
                     return
                 if path == MCP_PATH:
+                    # An agent's tool call: straight to the MCP endpoint, a plain ASGI app that
+                    # answers its own errors, past FastAPI's exception middleware and router.
+                    # Its GET and DELETE, and a POST without a length, take the mounted route.
                     scope["state"]["route"] = MCP_PATH
-                    await self._mcp_post(scope, receive, send_with_id)
+                    await self._general(scope, receive, send_with_id, limit, self.mcp)
                     return
 
             await self._general(scope, receive, send_with_id, limit)
@@ -163,7 +166,11 @@ class RequestContextMiddleware:
             # After the response has gone out: the line costs the caller no latency.
             _access_line(scope, status, started)
 
-    async def _general(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _general(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, app: ASGIApp | None = None
+    ) -> None:
+        """`app` (the FastAPI app unless given) with the body counted against `limit` and an
+        unexpected error answered as a 500 problem."""
         # A body without Content-Length is counted as it streams in. Once it passes the limit
         # the app sees an error while reading, and whatever it answers is replaced by the 413.
         # A defect is answered here too (a bare 500 problem), so that it carries X-Request-ID
@@ -194,7 +201,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, bounded_receive, guarded_send)
+            await (app or self.app)(scope, bounded_receive, guarded_send)
         except Exception as exc:
             if started:
                 if isinstance(exc, _BodyTooLarge):
@@ -287,27 +294,6 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-
-    async def _mcp_post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """`POST /mcp` with a Content-Length (within the limit, checked above), handed to the
-        MCP endpoint here rather than through FastAPI's exception middleware and router, which
-        it does not use: it answers its own errors, and an unexpected one is a 500 problem as
-        on every route. The endpoint's GET and DELETE, and a POST without a length, take the
-        mounted route."""
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.mcp(scope, receive, tracked)
-        except Exception as exc:
-            if started:
-                raise  # too late to answer: the server closes the connection
-            await unexpected_problem(scope, exc)(scope, receive, send)
 
     async def _too_large(
         self, scope: Scope, receive: Receive, send: Send, limit: int | None = None
