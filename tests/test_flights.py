@@ -93,3 +93,38 @@ async def test_after_forget_the_next_caller_starts_a_new_call_and_the_old_one_st
     assert await fresh == "after the change"
     await asyncio.sleep(0)
     assert len(flights) == 0
+
+
+async def test_launch_starts_one_background_call_per_key_and_keeps_its_failure_quiet() -> None:
+    flights: Flights[str, None] = Flights()
+    gate = asyncio.Event()
+    calls = 0
+
+    async def refresh() -> None:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        raise RuntimeError("the store is down")
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        for _ in range(5):
+            flights.launch("k", refresh)
+        await asyncio.sleep(0)
+        assert calls == 1
+        assert len(flights) == 1
+        gate.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(flights) == 0
+        flights.launch("k", refresh)  # landed: the next launch starts a new call
+        await asyncio.sleep(0)
+        assert calls == 2
+        flights.cancel()
+        assert len(flights) == 0
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []

@@ -6,7 +6,8 @@ loop. `Flights.join` starts the call for the first caller of a key and hands eve
 until it lands, the same task, shielded, so that one caller giving up (cancelled) does not
 cancel it for the others. A caller that knows the call has become stale meanwhile (a change
 notice arrived) calls `forget`: the callers after it start a new one, and the stale call's
-waiters still get its result.
+waiters still get its result. `launch` starts a call that nobody waits for (a refresh ahead of
+an expiry, a check in the background) unless one for its key is in flight already.
 """
 
 from __future__ import annotations
@@ -38,11 +39,25 @@ class Flights(Generic[K, V]):
         # Shielded: a cancelled caller must not cancel the call others are waiting on.
         return asyncio.shield(task), leader
 
+    def launch(self, key: K, start: Callable[[], Coroutine[Any, Any, V]]) -> None:
+        """Start `start()` for `key` in the background unless a call for `key` is in flight;
+        nobody awaits it, and its failure is retrieved (not reported as never retrieved)."""
+        if key not in self._tasks:
+            task = asyncio.create_task(start())
+            self._tasks[key] = task
+            task.add_done_callback(functools.partial(self._landed, key))
+
     def forget(self, key: K) -> None:
         """Callers of `key` from now on start a new call."""
         self._tasks.pop(key, None)
 
     def clear(self) -> None:
+        self._tasks.clear()
+
+    def cancel(self) -> None:
+        """Cancel every call in flight (at shutdown) and forget them."""
+        for task in self._tasks.values():
+            task.cancel()
         self._tasks.clear()
 
     def __len__(self) -> int:

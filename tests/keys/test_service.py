@@ -1,14 +1,20 @@
-"""The API key lookup cache: an expiry never sends every request to the database at once."""
+"""The API key lookup cache: an expiry never sends every request to the database at once, and
+a key in use is refreshed before it expires without holding a request up."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from adaptor.errors import Unauthorized
 from adaptor.keys.repository import ApiKeyRepository
+from adaptor.keys.service import hash_key
 from adaptor.services import Services
+from adaptor.storage.tables import ApiKeyRow
 from tests.conftest import Tenant
 
 
@@ -71,3 +77,49 @@ async def test_a_lookup_racing_a_revoke_does_not_cache_the_key_as_valid(
     await lookup  # answered from the read made before the revoke
     with pytest.raises(Unauthorized):
         await services.keys.authenticate(f"Bearer {tenant.key}")
+
+
+async def test_a_key_in_use_is_refreshed_in_the_background_before_it_expires(
+    services: Services, tenant: Tenant, lookups: list[str]
+) -> None:
+    keys = services.keys
+    header = f"Bearer {tenant.key}"
+    await keys.authenticate(header)
+    lookups.clear()
+    now = time.monotonic()
+    for digest, (_, caller) in list(keys._cache.items()):
+        keys._cache[digest] = (now + keys.REFRESH_AHEAD_SECONDS / 4, caller)  # about to expire
+
+    started = time.perf_counter()
+    callers = await asyncio.gather(*(keys.authenticate(header) for _ in range(20)))
+    waited = time.perf_counter() - started
+
+    assert {caller.tenant_id for caller in callers} == {tenant.tenant_id}
+    assert waited < 0.02  # the lookup (20 ms here) ran behind them, not before them
+    await asyncio.sleep(0.1)
+    assert len(lookups) == 1
+    assert keys._cache[hash_key(tenant.key)][0] > now + keys.CACHE_SECONDS / 2
+
+
+async def test_a_background_refresh_sees_a_revoke_made_elsewhere(
+    services: Services, tenant: Tenant
+) -> None:
+    keys = services.keys
+    header = f"Bearer {tenant.key}"
+    await keys.authenticate(header)
+    page = await keys.page(tenant_id=tenant.tenant_id, cursor=None, limit=10)
+    async with services.database.session() as session:  # as another replica would revoke it
+        await session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.key_id == page.items[0].key_id)
+            .values(revoked_at=datetime.now(UTC))
+        )
+    now = time.monotonic()
+    for digest, (_, caller) in list(keys._cache.items()):
+        keys._cache[digest] = (now + keys.REFRESH_AHEAD_SECONDS / 2, caller)
+
+    await keys.authenticate(header)  # still within the answer's lifetime; refresh started
+    await asyncio.sleep(0.2)
+
+    with pytest.raises(Unauthorized):
+        await keys.authenticate(header)
