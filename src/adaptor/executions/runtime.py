@@ -105,6 +105,7 @@ class RuntimeCache:
         self._clock = clock
         self._entries: dict[tuple[str, str], IntegrationRuntime] = {}
         self._loading: Flights[tuple[str, str], IntegrationRuntime] = Flights()
+        self._revalidating: Flights[tuple[str, str], None] = Flights()
         self._listener: asyncio.Task[None] | None = None
         self._epoch = 0  # bumped on every drop, so a load that raced a change is not kept
         self._first_attempt = asyncio.Event()  # set once the listener subscribed or failed to
@@ -115,17 +116,25 @@ class RuntimeCache:
         key = (tenant_id, integration_id)
         entry = self._entries.get(key)
         if entry is not None:
-            if self._clock() - entry.loaded_at < self.revalidate_after_s:
-                return entry
-            # This caller checks the version; concurrent ones keep using the entry meanwhile
-            # rather than all asking the database at once.
-            entry.loaded_at = self._clock()
-            if await self._still_current(entry):
+            if self._clock() - entry.loaded_at >= self.revalidate_after_s:
+                # The version is checked in the background, once: this call and the ones
+                # meanwhile use the entry (as they would have until a change notice), and
+                # none of them waits for the database.
                 entry.loaded_at = self._clock()
-                return entry
-            self._entries.pop(key, None)
+                self._revalidating.launch(key, lambda: self._revalidate(entry))
+            return entry
         loading, _leader = self._loading.join(key, lambda: self._load(tenant_id, integration_id))
         return await loading
+
+    async def _revalidate(self, entry: IntegrationRuntime) -> None:
+        """Drop `entry` if its integration changed (or cannot be read) since it was loaded:
+        the safety net under change notices, for one that was missed."""
+        if await self._still_current(entry):
+            entry.loaded_at = self._clock()
+            return
+        key = (entry.config.tenant_id, entry.integration_id)
+        if self._entries.get(key) is entry:
+            self.forget(*key)
 
     async def _still_current(self, entry: IntegrationRuntime) -> bool:
         try:
@@ -286,6 +295,7 @@ class RuntimeCache:
         adapters += [e.adapter for e in self._entries.values() if e.adapter is not None]
         self._entries.clear()
         self._loading.clear()
+        self._revalidating.cancel()
         for adapter in adapters:
             await self._close_adapter(adapter)
 
