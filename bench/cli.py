@@ -49,19 +49,19 @@ from typing import Any
 import orjson
 
 from bench import contract, peer, profile, report
-from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target, merge
+from bench.loadgen import WRK_INSTALL_HINT, LoadGenerator, PointResult, Target, merge, prime
 from bench.procs import (
     CLOCK_TICKS_PER_SECOND,
     BenchError,
     ManagedProcess,
     child_env,
     core_ticks,
+    cpu_ns,
     cpu_ticks,
     find_program,
     free_port,
     pin_self,
     rss_bytes,
-    ticks_to_us,
     wait_http_ok,
 )
 from bench.scenarios import (
@@ -654,7 +654,7 @@ class _Slice:
     """One slice of a point: what wrk measured and what the monitor saw meanwhile."""
 
     result: PointResult
-    ticks: int
+    cpu_ns: int
     span_s: float
     others: tuple[float, float, float]
     calibration_ms: float
@@ -675,16 +675,17 @@ def _run_slice(
     concurrency: int,
     requests: int,
 ) -> _Slice:
+    prime(scenario.target)
     calibration_ms = monitor.calibrate()
     before_snapshot = monitor.snapshot()
-    before = cpu_ticks(scenario.server.pid)
+    before = cpu_ns(scenario.server.pid)
     result: PointResult = load.run(scenario.target, requests, concurrency, cap_s=600)
-    ticks = cpu_ticks(scenario.server.pid) - before
+    used_ns = cpu_ns(scenario.server.pid) - before
     after_snapshot = monitor.snapshot()
     _check(scenario.server.alive(), f"{scenario.server.name} died during {scenario.name}")
     return _Slice(
         result=result,
-        ticks=ticks,
+        cpu_ns=used_ns,
         span_s=after_snapshot["time"] - before_snapshot["time"],
         others=monitor.others(before_snapshot, after_snapshot),
         calibration_ms=calibration_ms,
@@ -747,7 +748,7 @@ def _sample(
         rps=result.rps,
         p50_ms=result.p50_ms,
         p99_ms=result.p99_ms,
-        cpu_us_per_req=ticks_to_us(sum(item.ticks for item in slices)) / result.requests,
+        cpu_us_per_req=sum(item.cpu_ns for item in slices) / 1000 / result.requests,
         other_load_service_core=weighted(0),
         other_load_load_core=weighted(1),
         steal=weighted(2),
@@ -763,7 +764,7 @@ def _sample(
                 "requests": item.result.requests,
                 "p50_ms": item.result.p50_ms,
                 "p99_ms": item.result.p99_ms,
-                "cpu_us_per_req": round(ticks_to_us(item.ticks) / item.result.requests, 1),
+                "cpu_us_per_req": round(item.cpu_ns / 1000 / item.result.requests, 1),
                 "calibration_ms": round(item.calibration_ms, 2),
             }
             for item in slices

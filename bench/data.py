@@ -43,10 +43,9 @@ from bench.procs import (
     BenchError,
     ManagedProcess,
     child_env,
-    cpu_ticks,
+    cpu_ns,
     free_port,
     pin_self,
-    ticks_to_us,
     wait_http_ok,
 )
 from bench.scenarios import ADMIN_API_KEY, TENANT
@@ -255,10 +254,10 @@ def _run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) -
     for round_number in range(args.rounds):
         for concurrency in (1, 16):
             for point in points:
-                before = cpu_ticks(point.server.pid)
+                before = cpu_ns(point.server.pid)
                 measured = load.run(point.target, sizes[concurrency], concurrency, cap_s=600)
-                ticks = cpu_ticks(point.server.pid) - before
-                point.cpu.setdefault(concurrency, []).append(ticks_to_us(ticks) / measured.requests)
+                used_ns = cpu_ns(point.server.pid) - before
+                point.cpu.setdefault(concurrency, []).append(used_ns / 1000 / measured.requests)
                 point.rps.setdefault(concurrency, []).append(measured.rps)
                 point.p50.setdefault(concurrency, []).append(measured.p50_ms)
         print(f"bench.data: round {round_number + 1}/{args.rounds} done", flush=True)

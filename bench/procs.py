@@ -195,8 +195,21 @@ def cpu_ticks(pid: int) -> int:
     return sum(_stat_ticks(member) for member in process_tree(pid))
 
 
-def ticks_to_us(ticks: int) -> float:
-    return ticks * 1_000_000 / CLOCK_TICKS_PER_SECOND
+def _cpu_clock_ns(pid: int) -> int:
+    """CPU time of process `pid` (every thread) in ns, from its CPU-time clock: the clock id
+    `clock_getcpuclockid(pid)` gives on Linux (process-wide, scheduler-precise). 0 when the
+    process is gone."""
+    try:
+        return time.clock_gettime_ns((~pid << 3) | 2)
+    except OSError:
+        return 0
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of the process tree rooted at `pid` in ns, to the scheduler's precision: a
+    c16 slice of `execute_plain` uses about 150 ms of CPU, which clock ticks (10 ms) would
+    round by up to 7 %."""
+    return sum(_cpu_clock_ns(member) for member in process_tree(pid))
 
 
 def rss_bytes(pid: int) -> int:
