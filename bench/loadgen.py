@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,24 +157,6 @@ class Target:
             quantiles=QUANTILES,
             tally=_lua_string(self.tally),
         )
-
-
-def prime(target: Target) -> None:
-    """One request to `target`, unmeasured, just before a slice: the slice then starts as in a
-    steady stream of requests. Between its slices a scenario's server sits idle for seconds
-    while the others run, and what a server refreshes only when a request asks after an idle
-    spell (an API key's cached lookup lives 2 s) would otherwise fall on the slice's first
-    request, with 15 others queued behind it: one stall of 10-30 ms in 500 requests that no
-    steady stream has, and the 5th slowest of 500 is the slice's p99."""
-    if not target.url.startswith("http://127.0.0.1:"):
-        raise BenchError(f"refusing to prime {target.url}: the benchmark only targets 127.0.0.1")
-    request = urllib.request.Request(
-        target.url, data=target.body or None, headers=target.headers, method=target.method
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        body = answer.read().decode(errors="replace")
-    if target.expect and target.expect not in body:
-        raise BenchError(f"{target.name}: the priming request answered {body[:300]}")
 
 
 @dataclass(frozen=True)
