@@ -648,9 +648,9 @@ class LoadMonitor:
             chunks[min(len(chunks) - 1, int(len(chunks) * 0.99))] * 1000,
         )
 
-    def settle(self, measured: ManagedProcess) -> float:
+    def settle(self, measured: ManagedProcess) -> None:
         """Wait (up to `SETTLE_MAX_S`) until the service core's other servers of ours are
-        idle; the seconds waited.
+        idle.
 
         What one scenario's server does after its slice (the event relay publishing the
         executions it logged, the OpenTelemetry exporter sending its batch) would otherwise
@@ -659,16 +659,12 @@ class LoadMonitor:
         stretched. A slice starts only once that work is done.
         """
         others = [process for process in self.service_side if process is not measured]
-        if not others:
-            return 0.0
-        started = time.monotonic()
-        while True:
+        deadline = time.monotonic() + SETTLE_MAX_S
+        while others and time.monotonic() < deadline:
             before = sum(cpu_ns(process.pid) for process in others)
             time.sleep(SETTLE_WINDOW_S)
-            used = sum(cpu_ns(process.pid) for process in others) - before
-            waited = time.monotonic() - started
-            if used <= SETTLE_IDLE_NS or waited >= SETTLE_MAX_S:
-                return waited
+            if sum(cpu_ns(process.pid) for process in others) - before <= SETTLE_IDLE_NS:
+                return
 
     def wait_quiet(self, threshold: float, max_wait: float) -> float:
         """Wait (up to `max_wait` s) until other processes use under `threshold` of each core."""

@@ -33,9 +33,7 @@ class Flights(Generic[K, V]):
         task = self._tasks.get(key)
         leader = task is None
         if task is None:
-            task = asyncio.create_task(start())
-            self._tasks[key] = task
-            task.add_done_callback(functools.partial(self._landed, key))
+            task = self._start(key, start)
         # Shielded: a cancelled caller must not cancel the call others are waiting on.
         return asyncio.shield(task), leader
 
@@ -43,9 +41,13 @@ class Flights(Generic[K, V]):
         """Start `start()` for `key` in the background unless a call for `key` is in flight;
         nobody awaits it, and its failure is retrieved (not reported as never retrieved)."""
         if key not in self._tasks:
-            task = asyncio.create_task(start())
-            self._tasks[key] = task
-            task.add_done_callback(functools.partial(self._landed, key))
+            self._start(key, start)
+
+    def _start(self, key: K, start: Callable[[], Coroutine[Any, Any, V]]) -> asyncio.Task[V]:
+        task = asyncio.create_task(start())
+        self._tasks[key] = task
+        task.add_done_callback(functools.partial(self._landed, key))
+        return task
 
     def forget(self, key: K) -> None:
         """Callers of `key` from now on start a new call."""

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from adaptor.executions.runtime import IntegrationRuntime
 from adaptor.integrations.service import IntegrationService
 from adaptor.services import Services
 from tests.conftest import Tenant
@@ -31,17 +32,22 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-async def test_a_due_version_check_runs_once_in_the_background(
-    app_client: httpx.AsyncClient,
-    tenant: Tenant,
-    upstream: Upstream,
-    services: Services,
-    reads: list[str],
-) -> None:
+@pytest.fixture
+async def due(
+    app_client: httpx.AsyncClient, tenant: Tenant, upstream: Upstream, services: Services
+) -> tuple[str, IntegrationRuntime]:
+    """A new integration's cached runtime, its version check due."""
     integration_id = await create(app_client, tenant, integration(upstream))
+    entry = await services.runtimes.get(tenant.tenant_id, integration_id)
+    entry.loaded_at -= services.runtimes.revalidate_after_s + 1
+    return integration_id, entry
+
+
+async def test_a_due_version_check_runs_once_in_the_background(
+    services: Services, tenant: Tenant, due: tuple[str, IntegrationRuntime], reads: list[str]
+) -> None:
+    integration_id, entry = due
     runtimes = services.runtimes
-    entry = await runtimes.get(tenant.tenant_id, integration_id)
-    entry.loaded_at -= runtimes.revalidate_after_s + 1  # the check is due
     reads.clear()
 
     started = time.perf_counter()
@@ -57,19 +63,13 @@ async def test_a_due_version_check_runs_once_in_the_background(
 
 
 async def test_a_check_that_finds_a_missed_change_drops_the_entry(
-    app_client: httpx.AsyncClient,
-    tenant: Tenant,
-    upstream: Upstream,
-    services: Services,
-    reads: list[str],
+    services: Services, tenant: Tenant, due: tuple[str, IntegrationRuntime], reads: list[str]
 ) -> None:
-    integration_id = await create(app_client, tenant, integration(upstream))
+    integration_id, entry = due
     runtimes = services.runtimes
-    entry = await runtimes.get(tenant.tenant_id, integration_id)
     stored_version = entry.config.version
     # As if a change notice had been missed: the cached entry predates the stored version.
     entry.config = entry.config.model_copy(update={"version": stored_version - 1})
-    entry.loaded_at -= runtimes.revalidate_after_s + 1
 
     assert await runtimes.get(tenant.tenant_id, integration_id) is entry
     await asyncio.sleep(0.2)
