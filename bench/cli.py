@@ -196,7 +196,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="after the rounds, sample execute_mapped, the reference and execute_plain at c16 "
+        help="after the rounds, sample execute_mapped, the reference, execute_plain and the "
+        "execute_full variants at c16 "
         "with py-spy and write their top functions next to --out",
     )
     parser.add_argument(
@@ -851,11 +852,18 @@ def _profile(
     workdir: Path,
     load_cpu: int | None,
 ) -> dict[str, str]:
-    """py-spy over execute_mapped, the reference, execute_plain, reference_plain and (when it
-    runs) execute_full at c16; summaries written next to --out."""
+    """py-spy over execute_mapped, the reference, execute_plain, reference_plain and (when they
+    run) execute_full and execute_full_otel at c16; summaries written next to --out."""
     written: dict[str, str] = {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    names = ("execute_mapped", "reference", "execute_plain", "reference_plain", "execute_full")
+    names = (
+        "execute_mapped",
+        "reference",
+        "execute_plain",
+        "reference_plain",
+        "execute_full",
+        "execute_full_otel",
+    )
     for name in names:
         scenario = next((s for s in scenarios if s.name == name), None)
         if scenario is None:

@@ -4,7 +4,14 @@ py-spy is not a project dependency: install it into the venv for profiling only
 (`.venv/bin/pip install py-spy`). It attaches to the running server process (root, or
 ptrace permission, is needed), samples its Python stacks at `RATE` Hz without pausing it
 (`--nonblocking`), pinned to the load core so it takes no time from the server's core, and
-writes collapsed stacks (`frame;frame;... count`). From those this module prints:
+writes collapsed stacks (`frame;frame;... count`). Only the thread holding the GIL is sampled
+(`--gil`): a thread waiting for the GIL uses no CPU, yet without it py-spy counts it as busy
+at whatever frame it stopped in. With a second thread in the process (the OpenTelemetry
+batch exporter, SQLite's writer) both threads' waits were counted: one profile of
+`execute_full_otel` had 167 samples in a single `os.path.exists` of an export call (requests
+looking for a .netrc file), which was the exporter thread waiting to get the GIL back. The
+price: C code that runs with the GIL released (SQLite's own work in its thread, a blocking
+socket call) is not in the samples. From the stacks this module prints:
 
 - self time by function: the frame on top of the stack (where the CPU actually was);
 - inclusive time by function: every frame on the stack, counted once per sample, so a
@@ -63,6 +70,7 @@ def record(
             "--rate",
             str(RATE),
             "--nonblocking",
+            "--gil",
             "--format",
             "raw",
             "--output",
