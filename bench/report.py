@@ -388,12 +388,49 @@ def calibration(
         }
     return {
         "machine_tail": machine,
+        "cpu_self_ratios": cpu_self_ratios(scenarios),
         "reference_hop_ms": round(hop["median"] - direct["median"], 3),
         "reference_hop_ms_on_target_class": REFERENCE_HOP_MS,
         "machine_factor": round(factor, 2),
         "machine_factor_range": [round(min(factors), 2), round(max(factors), 2)],
         "scaled_gates": scaled,
     }
+
+
+SELF_RATIO_SCENARIOS = ("execute_plain", "execute_mapped", "execute_full")
+"""The scenarios whose CPU per request is measured against itself (c16)."""
+
+
+def _slices_cpu(slices: Sequence[Mapping[str, Any]]) -> float:
+    """CPU µs per request of `slices` together (weighted by their requests)."""
+    requests = sum(item["requests"] for item in slices)
+    return sum(item["cpu_us_per_req"] * item["requests"] for item in slices) / requests
+
+
+def cpu_self_ratios(scenarios: Mapping[str, Any], concurrency: int = 16) -> dict[str, Any]:
+    """The resolution of the CPU gates on this machine: for each scenario of
+    `SELF_RATIO_SCENARIOS` that ran, per round, the CPU per request of the point's odd slices
+    (1st, 3rd) ÷ that of its even slices (2nd, 4th). It is the same work, so a steady machine
+    reads 1.00; the slices are as far apart in time as two scenarios' slices of one round, so
+    the spread is what a ratio gate's operands can differ by with nothing changed. Points with
+    a single slice are left out."""
+    out: dict[str, Any] = {}
+    for name in SELF_RATIO_SCENARIOS:
+        point = scenarios.get(name, {}).get(f"c{concurrency}")
+        if not point:
+            continue
+        rounds = [
+            _slices_cpu(slices[0::2]) / _slices_cpu(slices[1::2])
+            for slices in point.get("slices", [])
+            if len(slices) >= 2
+        ]
+        if rounds:
+            out[name] = {
+                "value": round(statistics.median(rounds), 3),
+                "range": [round(min(rounds), 3), round(max(rounds), 3)],
+                "rounds": [round(item, 3) for item in rounds],
+            }
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,6 +587,18 @@ def table(results: Mapping[str, Any]) -> str:
                 f"machine tail: the same ~{machine['chunk_p50_ms']:.1f} ms of work, timed again "
                 f"and again on the idle service core, has p99 / p50 {machine['p99_over_p50']:.2f} "
                 f"[{low:.2f}-{high:.2f}]: the floor under tail_ratio_mapped_c16 on this machine "
+                "(informational)"
+            )
+        selves = calibrated.get("cpu_self_ratios")
+        if selves:
+            figures = ", ".join(
+                f"{name} {entry['value']:.2f} [{entry['range'][0]:.2f}-{entry['range'][1]:.2f}]"
+                for name, entry in selves.items()
+            )
+            parts.append(
+                "CPU self-ratios: each scenario's CPU per request at c16, its odd slices / its "
+                f"even slices within a round (the same work; 1.00 on a steady machine): {figures}: "
+                "a CPU gate nearer its target than these are to 1.00 is within this run's noise "
                 "(informational)"
             )
     return "\n".join(parts)

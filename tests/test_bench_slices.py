@@ -8,6 +8,7 @@ import random
 import pytest
 from bench.cli import MIN_REQUESTS_PER_CONNECTION, _slice_requests
 from bench.loadgen import QUANTILES, PointResult, merge
+from bench.report import cpu_self_ratios
 
 
 def _wrk_percentile(latencies_us: list[int], p: float) -> int:
@@ -92,3 +93,30 @@ def test_a_point_is_cut_into_near_equal_slices_of_enough_requests(
     assert cut == expected
     assert sum(cut) == requests
     assert len(cut) == 1 or min(cut) >= MIN_REQUESTS_PER_CONNECTION * concurrency
+
+
+def _slice(requests: int, cpu_us_per_req: float) -> dict[str, float]:
+    return {"requests": requests, "cpu_us_per_req": cpu_us_per_req, "calibration_ms": 7.0}
+
+
+def test_a_scenarios_cpu_self_ratio_is_its_odd_slices_over_its_even_slices_per_round() -> None:
+    scenarios = {
+        "execute_plain": {
+            "c16": {
+                "slices": [
+                    # round 1: odd slices (1st, 3rd) weighted by their requests: 330; even: 300
+                    [_slice(500, 300), _slice(500, 290), _slice(1000, 345), _slice(500, 310)],
+                    # round 2: the same work at one speed
+                    [_slice(500, 300), _slice(500, 300)],
+                    # round 3: one slice, nothing to compare
+                    [_slice(2000, 300)],
+                ]
+            }
+        },
+        "execute_full": {"skipped": "POSTGRES_URI and REDIS_URL are not both set"},
+    }
+    ratios = cpu_self_ratios(scenarios)
+    assert set(ratios) == {"execute_plain"}
+    assert ratios["execute_plain"]["rounds"] == [1.1, 1.0]
+    assert ratios["execute_plain"]["value"] == 1.05
+    assert ratios["execute_plain"]["range"] == [1.0, 1.1]
