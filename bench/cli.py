@@ -196,8 +196,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="after the rounds, sample execute_mapped, the reference, execute_plain and the "
-        "execute_full variants at c16 "
+        help="after the rounds, sample execute_mapped, the reference, execute_plain, "
+        "execute_full and execute_full_otel at c16 "
         "with py-spy and write their top functions next to --out",
     )
     parser.add_argument(
